@@ -35,6 +35,6 @@ pub mod validate;
 pub mod env;
 pub mod http;
 pub mod lifecycle;
-pub mod produce;
+// pub mod produce; (enabled once the signing and message modules land)
 pub mod store;
-pub mod webhook;
+// pub mod webhook;

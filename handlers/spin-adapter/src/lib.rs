@@ -1,1 +1,203 @@
-//! placeholder
+//! The one place that knows about Spin: spin-sdk requests, key-value, variables and outbound HTTP, adapted to the
+//! plain values and traits of `koogallery-core`.
+//!
+//! A component is a few lines:
+//!
+//! ```ignore
+//! #[spin_adapter::http_service]
+//! async fn produce(req: spin_adapter::Request) -> impl spin_adapter::IntoResponse {
+//!     spin_adapter::serve_produce(req).await
+//! }
+//! ```
+//!
+//! Invariant: every request gets a complete answer. Configuration errors and store failures become a JSON error
+//! answer (logged by kind, never with values); nothing here panics or traps on input.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::{Either, select};
+use http_body_util::{BodyExt, Full, Limited};
+use koogallery_core::env::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
+use koogallery_core::http::{Inbound, MAX_BODY_BYTES, Outbound};
+use koogallery_core::produce::{self, Ctx, ProduceConfig};
+use koogallery_core::store::{Store, StoreError};
+use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+pub use spin_sdk::http::{IntoResponse, Request};
+pub use spin_sdk::http_service;
+
+/// The response type every component returns: status, headers and the exact signed body.
+pub type SpinResponse = (StatusCode, HeaderMap, Full<Bytes>);
+
+/// Answers the basic SaaS production interface (`handlers/produce`).
+pub async fn serve_produce(req: Request) -> SpinResponse {
+    let started = std::time::Instant::now();
+    let route = req.uri().path().to_owned();
+    let inbound = match inbound(req).await {
+        Ok(i) => i,
+        Err(status) => return plain_error(status, "request body could not be read"),
+    };
+    let vars = Variables::load(produce::VARIABLES).await;
+    let cfg = match ProduceConfig::from_variables(|n| vars.get(n)) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("produce: configuration error: {e}");
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+        }
+    };
+    let store = match KvStore::open_default().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("produce: {e}");
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "key-value store unavailable");
+        }
+    };
+    let backend = SpinBackend { timeout: Duration::from_millis(cfg.backend.as_ref().map_or(2_000, |b| b.timeout_ms)) };
+    let ctx = Ctx { store: &store, backend: &backend, clock: &SystemClock, random: &OsRandom };
+    let handled = produce::handle(&inbound, &cfg, &ctx).await;
+    eprintln!("produce: {} {route} {} in {:?}", inbound.method, handled.summary, started.elapsed());
+    response(handled.response)
+}
+
+/// Reads a spin-sdk request into an [`Inbound`], refusing bodies over [`MAX_BODY_BYTES`] with `413`.
+///
+/// # Errors
+/// The HTTP status to answer with when the body is too large or cannot be read.
+pub async fn inbound(req: Request) -> Result<Inbound, StatusCode> {
+    let (parts, body) = req.into_parts();
+    // One byte over the limit lets core see "too large" and answer with a signed 000002.
+    let limited = Limited::new(body, MAX_BODY_BYTES + 1);
+    let body = match limited.collect().await {
+        Ok(c) => c.to_bytes().to_vec(),
+        Err(_) => vec![0; MAX_BODY_BYTES + 1],
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .collect();
+    Ok(Inbound {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers,
+        body,
+    })
+}
+
+/// Turns an [`Outbound`] into a spin-sdk response with exactly its bytes.
+pub fn response(out: Outbound) -> SpinResponse {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &out.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            headers.append(k, v);
+        }
+    }
+    let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, headers, Full::new(Bytes::from(out.body)))
+}
+
+/// A JSON error for faults that happen before a handler can sign (no key available, unreadable body).
+fn plain_error(status: StatusCode, message: &str) -> SpinResponse {
+    let body = serde_like_json(message);
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
+    (status, headers, Full::new(Bytes::from(body)))
+}
+
+fn serde_like_json(message: &str) -> String {
+    let escaped: String = message
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .map(|c| if c == '"' || c == '\\' { ' ' } else { c })
+        .collect();
+    format!(r#"{{"resultCode":"000005","resultMsg":"{escaped}"}}"#)
+}
+
+/// Spin variables read once per request. Undefined variables read as unset.
+pub struct Variables(HashMap<String, String>);
+
+impl Variables {
+    /// Fetches each named variable the component declares.
+    pub async fn load(names: &[&str]) -> Self {
+        let mut map = HashMap::new();
+        for name in names {
+            if let Ok(v) = spin_sdk::variables::get(name).await {
+                map.insert((*name).to_owned(), v);
+            }
+        }
+        Self(map)
+    }
+
+    /// A variable's value, if set.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// The `default` Spin key-value store as a core [`Store`].
+pub struct KvStore(spin_sdk::key_value::Store);
+
+impl KvStore {
+    /// Opens the component's `default` store.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the host refuses (the label is not in `key_value_stores`).
+    pub async fn open_default() -> Result<Self, StoreError> {
+        spin_sdk::key_value::Store::open_default().await.map(Self).map_err(kv_error)
+    }
+}
+
+fn kv_error(e: spin_sdk::key_value::Error) -> StoreError {
+    StoreError(format!("{e:?}"))
+}
+
+impl Store for KvStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key).await.map_err(kv_error)
+    }
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.0.set(key, value).await.map_err(kv_error)
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.delete(key).await.map_err(kv_error)
+    }
+}
+
+/// Outbound HTTP through Spin (`wasi:http/client`), with a time budget per call.
+pub struct SpinBackend {
+    /// Longest wait for one call.
+    pub timeout: Duration,
+}
+
+impl Backend for SpinBackend {
+    async fn post(&self, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<OutboundReply, OutboundError> {
+        let mut builder = http::Request::post(url);
+        for (k, v) in headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = builder
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|_| OutboundError::Transport("invalid request".into()))?;
+        let call = async {
+            let resp = spin_sdk::http::send(request).await.map_err(|e| match e {
+                spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => OutboundError::Denied,
+                other => OutboundError::Transport(format!("{other:?}")),
+            })?;
+            let status = resp.status().as_u16();
+            let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map(|c| c.to_bytes().to_vec())
+                .unwrap_or_default();
+            Ok(OutboundReply { status, body })
+        };
+        let timer = spin_sdk::time::sleep(self.timeout);
+        match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(OutboundError::Timeout),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Configuration of the production interface, read from Spin variables.
+
+use crate::aes_cred::AesBits;
+use crate::keys::{KeyRing, SecretKey};
+use crate::window::TimestampWindow;
+
+/// Every variable the production interface reads, for the adapter to fetch and the README to document.
+pub const VARIABLES: &[&str] = &[
+    "access_keys",
+    "timestamp_window_ms",
+    "accept_second_timestamps",
+    "v1_timestamp_window_ms",
+    "encrypt_type",
+    "v2_encrypt_credentials",
+    "backend_url",
+    "backend_secret",
+    "backend_timeout_ms",
+    "front_end_url",
+    "admin_url",
+    "admin_user",
+    "memo",
+    "nonce_cache",
+];
+
+/// Default login URL template for built-in provisioning; `{instanceId}` and `{orderId}` are substituted.
+pub const DEFAULT_FRONT_END_URL: &str = "https://saas.example.com/login?instance={instanceId}";
+
+/// Where forwarded events go (forward mode).
+#[derive(Debug, Clone)]
+pub struct BackendTarget {
+    /// The backend URL events are POSTed to.
+    pub url: String,
+    /// Secret for the Standard Webhooks signature.
+    pub secret: SecretKey,
+    /// Per-attempt time budget; the marketplace waits 5 s for the whole answer.
+    pub timeout_ms: u64,
+}
+
+/// Options of the production interface. Build with [`ProduceConfig::from_variables`] or [`ProduceConfig::new`].
+#[derive(Debug, Clone)]
+pub struct ProduceConfig {
+    /// Basic-interface keys: the first signs, all verify (rotation).
+    pub keys: KeyRing,
+    /// V2 timestamp window (two-sided).
+    pub window: TimestampWindow,
+    /// V1 `timeStamp` window; none by default (the V1 documentation states none).
+    pub v1_window: Option<TimestampWindow>,
+    /// AES key size for V1 credentials (and V2 when [`Self::v2_encrypt_credentials`]).
+    pub encrypt_type: AesBits,
+    /// Encrypt `userName`/`password` in V2 `queryInstance` answers (plaintext by default, as the V2 demo does).
+    pub v2_encrypt_credentials: bool,
+    /// Forward mode when set; built-in provisioning otherwise.
+    pub backend: Option<BackendTarget>,
+    /// Login URL template for built-in provisioning.
+    pub front_end_url: String,
+    /// Admin URL template for built-in provisioning.
+    pub admin_url: Option<String>,
+    /// Admin account name for built-in provisioning.
+    pub admin_user: String,
+    /// Remark returned with login information.
+    pub memo: Option<String>,
+    /// Reject a nonce seen before (defence in depth on top of the timestamp window).
+    pub nonce_cache: bool,
+}
+
+/// A variable is missing or malformed. Messages name the variable, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required variable has no value.
+    #[error("required variable {0} is not set")]
+    Missing(&'static str),
+    /// A variable's value cannot be used.
+    #[error("variable {name} is invalid: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// What is wrong (never the value itself).
+        reason: &'static str,
+    },
+}
+
+impl ProduceConfig {
+    /// Built-in mode with default options and these keys.
+    pub fn new(keys: KeyRing) -> Self {
+        Self {
+            keys,
+            window: TimestampWindow::default(),
+            v1_window: None,
+            encrypt_type: AesBits::Aes256,
+            v2_encrypt_credentials: false,
+            backend: None,
+            front_end_url: DEFAULT_FRONT_END_URL.to_owned(),
+            admin_url: None,
+            admin_user: "admin".to_owned(),
+            memo: None,
+            nonce_cache: true,
+        }
+    }
+
+    /// Reads the configuration through `get` (a variable lookup; empty values count as unset).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first missing or invalid variable.
+    pub fn from_variables(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let keys_text = var("access_keys").ok_or(ConfigError::Missing("access_keys"))?;
+        let keys = KeyRing::parse_list(&keys_text)
+            .map_err(|_| ConfigError::Invalid { name: "access_keys", reason: "expected a comma-separated list of keys" })?;
+        let mut cfg = Self::new(keys);
+        if let Some(v) = var("timestamp_window_ms") {
+            cfg.window.window_ms = parse_u64(&v, "timestamp_window_ms")?;
+        }
+        if let Some(v) = var("accept_second_timestamps") {
+            cfg.window.accept_seconds = parse_bool(&v, "accept_second_timestamps")?;
+        }
+        if let Some(v) = var("v1_timestamp_window_ms") {
+            let window_ms = parse_u64(&v, "v1_timestamp_window_ms")?;
+            cfg.v1_window = Some(TimestampWindow { window_ms, ..TimestampWindow::default() });
+        }
+        if let Some(v) = var("encrypt_type") {
+            cfg.encrypt_type = AesBits::from_encrypt_type(&v)
+                .ok_or(ConfigError::Invalid { name: "encrypt_type", reason: "expected 1 (AES-256) or 2 (AES-128)" })?;
+        }
+        if let Some(v) = var("v2_encrypt_credentials") {
+            cfg.v2_encrypt_credentials = parse_bool(&v, "v2_encrypt_credentials")?;
+        }
+        if let Some(url) = var("backend_url") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid { name: "backend_url", reason: "expected an http(s) URL" });
+            }
+            let secret = var("backend_secret").ok_or(ConfigError::Missing("backend_secret"))?;
+            let timeout_ms = match var("backend_timeout_ms") {
+                Some(v) => parse_u64(&v, "backend_timeout_ms")?,
+                None => 2_000,
+            };
+            cfg.backend = Some(BackendTarget { url, secret: SecretKey::new(secret), timeout_ms });
+        }
+        if let Some(v) = var("front_end_url") {
+            cfg.front_end_url = v;
+        }
+        cfg.admin_url = var("admin_url");
+        if let Some(v) = var("admin_user") {
+            cfg.admin_user = v;
+        }
+        cfg.memo = var("memo");
+        if let Some(v) = var("nonce_cache") {
+            cfg.nonce_cache = parse_bool(&v, "nonce_cache")?;
+        }
+        Ok(cfg)
+    }
+}
+
+fn parse_u64(v: &str, name: &'static str) -> Result<u64, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Invalid { name, reason: "expected a whole number" })
+}
+
+fn parse_bool(v: &str, name: &'static str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid { name, reason: "expected true or false" }),
+    }
+}
+
+/// Fills `{instanceId}` and `{orderId}` in a URL template.
+pub fn fill_template(template: &str, instance_id: &str, order_id: &str) -> String {
+    template.replace("{instanceId}", instance_id).replace("{orderId}", order_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn only_access_keys_gives_built_in_defaults() {
+        let cfg = ProduceConfig::from_variables(lookup(&[("access_keys", "k1, k2")])).expect("config");
+        assert_eq!(cfg.keys.iter().count(), 2);
+        assert!(cfg.backend.is_none());
+        assert_eq!(cfg.window.window_ms, 60_000);
+        assert_eq!(cfg.encrypt_type, AesBits::Aes256);
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_never_the_value() {
+        assert_eq!(ProduceConfig::from_variables(lookup(&[])).err(), Some(ConfigError::Missing("access_keys")));
+        let e = ProduceConfig::from_variables(lookup(&[("access_keys", "k"), ("backend_url", "https://b")])).err();
+        assert_eq!(e, Some(ConfigError::Missing("backend_secret")));
+        let e = ProduceConfig::from_variables(lookup(&[("access_keys", "k"), ("encrypt_type", "s3cr3t")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("encrypt_type") && !e.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn template_substitution() {
+        assert_eq!(fill_template("https://a/{instanceId}?o={orderId}", "i", "o"), "https://a/i?o=o");
+    }
+}

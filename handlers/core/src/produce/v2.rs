@@ -1,0 +1,278 @@
+//! V2 activities: POST JSON, query-string signature (`signature`, `timestamp`, `nonce`).
+
+use super::state::{self, apply_event, load, nonce_key};
+use super::{Ctx, ProduceConfig, Reply};
+use crate::aes_cred::{CredentialCipher, iv_from_random};
+use crate::auth::AuthError;
+use crate::env::{Backend, Clock, Random};
+use crate::http::{Inbound, single_param};
+use crate::identity;
+use crate::json_out::to_ascii_json;
+use crate::lifecycle::{Event, InstanceRecord, Outcome, Status, StoredAppInfo};
+use crate::result_code::ResultCode;
+use crate::sign_v2::{V2Auth, V2Verifier};
+use crate::store::{Store, StoreError};
+use crate::v2::{self as msg, V2Request, parse_v2_request};
+
+const IFACE: &str = "v2";
+
+pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
+    req: &Inbound,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+) -> Reply {
+    let params = req.query_params();
+    let auth = match read_auth(&params) {
+        Ok(a) => a,
+        Err(field) => {
+            return Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} appears more than once"));
+        }
+    };
+    let verifier = V2Verifier::new(cfg.keys.clone(), cfg.window);
+    let verified = match verifier.verify(auth, &req.body, ctx.clock.now_ms()) {
+        Ok(v) => v,
+        Err(e) => return auth_error(e),
+    };
+    if cfg.nonce_cache {
+        match check_nonce(ctx.store, &verified.nonce, verified.timestamp_ms).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Reply::error(IFACE, None, ResultCode::AuthFailed, "nonce has been used before".into())
+                    .with_reason("replayed nonce");
+            }
+            Err(e) => return internal(None, &e),
+        }
+    }
+    let request = match parse_v2_request(&req.body) {
+        Ok(r) => r,
+        Err(e) => return Reply::error(IFACE, activity_of(&req.body).as_deref(), ResultCode::InvalidParameter, e.to_string()),
+    };
+    match dispatch(request, cfg, ctx).await {
+        Ok(reply) => reply,
+        Err((activity, e)) => internal(Some(activity), &e),
+    }
+}
+
+fn read_auth(params: &[(String, String)]) -> Result<V2Auth<'_>, &'static str> {
+    let get = |name: &'static str| single_param(params, name).map_err(|e| e.0);
+    Ok(V2Auth { signature: get("signature")?, timestamp: get("timestamp")?, nonce: get("nonce")? })
+}
+
+fn auth_error(e: AuthError) -> Reply {
+    if e.is_authentication_failure() {
+        Reply::error(IFACE, None, ResultCode::AuthFailed, ResultCode::AuthFailed.default_message().to_owned())
+            .with_reason(e.to_string())
+    } else {
+        let field = e.field().unwrap_or("request");
+        Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} is invalid: {e}"))
+    }
+}
+
+fn internal(activity: Option<&str>, e: &StoreError) -> Reply {
+    Reply::error(IFACE, activity, ResultCode::InternalError, ResultCode::InternalError.default_message().to_owned())
+        .with_reason(e.to_string())
+}
+
+/// The `activity` field of a body that failed validation, for the log only.
+fn activity_of(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("activity")?.as_str().map(str::to_owned)
+}
+
+/// Records a nonce; `false` when it was seen before.
+async fn check_nonce<S: Store>(store: &S, nonce: &str, timestamp_ms: u64) -> Result<bool, StoreError> {
+    let key = nonce_key(nonce);
+    if store.get(&key).await?.is_some() {
+        return Ok(false);
+    }
+    store.set(&key, timestamp_ms.to_string().as_bytes()).await?;
+    Ok(true)
+}
+
+type DispatchResult = Result<Reply, (&'static str, StoreError)>;
+
+async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
+    request: V2Request,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+) -> DispatchResult {
+    match request {
+        V2Request::NewInstance(r) => {
+            const A: &str = "newInstance";
+            let test = r.test_flag.is_debug();
+            let (instance_id, product_id) = match on_demand_product(r.order_info.as_ref()) {
+                Some(product) => (identity::instance_id_for_on_demand(&r.order_id, &product), Some(product)),
+                None => (identity::instance_id_for_order_line(&r.order_id, &r.order_line_id), None),
+            };
+            let details = order_details(r.order_info.as_ref(), r.buyer_info.as_ref());
+            let event = Event::Create { order_id: r.order_id, order_line_id: r.order_line_id, product_id, details };
+            apply_event(ctx, cfg, test, &instance_id, &event).await.map_err(|e| (A, e))?;
+            let body = to_ascii_json(&msg::NewInstanceResponse {
+                result_code: ResultCode::Success,
+                result_msg: ResultCode::Success.default_message().to_owned(),
+                instance_id: instance_id.clone(),
+            });
+            Ok(Reply::new(IFACE, A, ResultCode::Success, body).with_instance(&instance_id))
+        }
+        V2Request::QueryInstance(r) => query(r, cfg, ctx).await.map_err(|e| ("queryInstance", e)),
+        V2Request::RefreshInstance(r) => {
+            let event = Event::Renew {
+                order_id: r.order_id,
+                order_line_id: Some(r.order_line_id),
+                scene: r.scene.as_str().to_owned(),
+                expire_ms: r.expire_time_ms,
+                product_id: r.product_id,
+            };
+            lifecycle_reply("refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+        }
+        V2Request::UpdateInstanceStatus(r) => {
+            let event = match r.status {
+                msg::InstanceStatusChange::Freeze => Event::Freeze,
+                msg::InstanceStatusChange::Unfreeze => Event::Unfreeze,
+            };
+            lifecycle_reply("updateInstanceStatus", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+        }
+        V2Request::ReleaseInstance(r) => {
+            let event = Event::Release { order_id: r.order_id };
+            lifecycle_reply("releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+        }
+        V2Request::UpgradeInstance(r) => {
+            let event = Event::Upgrade {
+                order_id: r.order_id,
+                order_line_id: Some(r.order_line_id),
+                product_id: None,
+                details: None,
+            };
+            lifecycle_reply("upgradeInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+        }
+        V2Request::ChangeInstanceCheck(r) => {
+            const A: &str = "changeInstanceCheck";
+            let rec = load(ctx.store, r.test_flag.is_debug(), &r.instance_id).await.map_err(|e| (A, e))?;
+            let code = match rec {
+                Some(rec) if !rec.status.is_released() => ResultCode::Success,
+                _ => ResultCode::InstanceNotFound,
+            };
+            Ok(Reply::code(IFACE, A, code).with_instance(&r.instance_id))
+        }
+        V2Request::OrderNotify(r) => {
+            const A: &str = "orderNotify";
+            let key = format!("{}/order/{}/{}", state::namespace(r.test_flag.is_debug()), r.order_id, r.order_line_id);
+            let value = serde_json::json!({ "notifiedMs": ctx.clock.now_ms() }).to_string();
+            ctx.store.set(&key, value.as_bytes()).await.map_err(|e| (A, e))?;
+            Ok(Reply::code(IFACE, A, ResultCode::Success))
+        }
+        other => {
+            // Kit activities arriving at the production URL, and anything unknown: logged, answered 000002.
+            let name = other.activity_name().to_owned();
+            Ok(Reply::error(
+                IFACE,
+                Some(&name),
+                ResultCode::InvalidParameter,
+                format!("activity {} is not handled at this URL", log_name(&name)),
+            ))
+        }
+    }
+}
+
+fn log_name(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect()
+}
+
+async fn lifecycle_reply<S: Store, B: Backend, C: Clock, R: Random>(
+    activity: &'static str,
+    test: bool,
+    instance_id: &str,
+    event: &Event,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+) -> DispatchResult {
+    let (outcome, _) = apply_event(ctx, cfg, test, instance_id, event).await.map_err(|e| (activity, e))?;
+    let code = match outcome {
+        Outcome::Done => ResultCode::Success,
+        Outcome::NotFound => ResultCode::InstanceNotFound,
+    };
+    Ok(Reply::code(IFACE, activity, code).with_instance(instance_id))
+}
+
+async fn query<S: Store, B: Backend, C: Clock, R: Random>(
+    r: msg::QueryInstance,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+) -> Result<Reply, StoreError> {
+    const A: &str = "queryInstance";
+    let test = r.test_flag.is_debug();
+    let mut info = Vec::new();
+    let mut pending = false;
+    for id in &r.instance_ids {
+        let Some(mut rec) = load(ctx.store, test, id).await? else { continue };
+        if state::deliver(ctx, cfg, &mut rec).await {
+            state::save(ctx.store, &rec).await?;
+        }
+        match (&rec.status, &rec.app_info) {
+            (Status::Released { .. }, _) => {}
+            (Status::Pending { .. }, _) | (_, None) => pending = true,
+            (_, Some(app)) => info.push(instance_info(&rec, app, cfg, ctx.random)),
+        }
+    }
+    let first = r.instance_ids.first().map(String::as_str).unwrap_or("");
+    if pending {
+        return Ok(Reply::code(IFACE, A, ResultCode::Processing).with_instance(first));
+    }
+    if info.is_empty() {
+        return Ok(Reply::code(IFACE, A, ResultCode::InstanceNotFound).with_instance(first));
+    }
+    let body = to_ascii_json(&msg::QueryInstanceResponse {
+        result_code: ResultCode::Success,
+        result_msg: ResultCode::Success.default_message().to_owned(),
+        info,
+    });
+    Ok(Reply::new(IFACE, A, ResultCode::Success, body).with_instance(first))
+}
+
+fn instance_info<R: Random>(rec: &InstanceRecord, app: &StoredAppInfo, cfg: &ProduceConfig, random: &R) -> msg::InstanceInfo {
+    let protect = |plain: &Option<String>| -> Option<String> {
+        let plain = plain.as_ref()?;
+        if !cfg.v2_encrypt_credentials {
+            return Some(plain.clone());
+        }
+        let mut bytes = [0u8; 16];
+        random.fill(&mut bytes);
+        Some(CredentialCipher::new(cfg.keys.signing_key(), cfg.encrypt_type).encrypt(plain, &iv_from_random(bytes)))
+    };
+    msg::InstanceInfo {
+        instance_id: rec.instance_id.clone(),
+        app_info: Some(msg::AppInfo {
+            front_end_url: app.front_end_url.clone(),
+            admin_url: app.admin_url.clone(),
+            user_name: protect(&app.user_name),
+            password: protect(&app.password),
+            memo: app.memo.clone(),
+        }),
+        usage_info: None,
+    }
+}
+
+/// The product id when the order-in-body variant says the line is on-demand (`chargingMode` `ON_DEMAND`).
+fn on_demand_product(order_info: Option<&serde_json::Value>) -> Option<String> {
+    let lines = order_info?;
+    let lines: Vec<&serde_json::Value> = match lines {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    lines.iter().find_map(|line| {
+        let mode = line.get("chargingMode")?.as_str()?;
+        if !mode.eq_ignore_ascii_case("ON_DEMAND") {
+            return None;
+        }
+        let product = line.get("productInfo")?;
+        let product = product.as_array().and_then(|a| a.first()).unwrap_or(product);
+        product.get("productId")?.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
+    })
+}
+
+fn order_details(order_info: Option<&serde_json::Value>, buyer_info: Option<&serde_json::Value>) -> Option<serde_json::Value> {
+    if order_info.is_none() && buyer_info.is_none() {
+        return None;
+    }
+    Some(serde_json::json!({ "orderInfo": order_info, "buyerInfo": buyer_info }))
+}
