@@ -38,3 +38,4 @@ pub mod lifecycle;
 // pub mod produce; (enabled once the signing and message modules land)
 pub mod store;
 // pub mod webhook;
+// pub mod marketplace;

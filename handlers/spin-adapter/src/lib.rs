@@ -4,10 +4,7 @@
 //! A component is a few lines:
 //!
 //! ```ignore
-//! #[spin_adapter::http_service]
-//! async fn produce(req: spin_adapter::Request) -> impl spin_adapter::IntoResponse {
-//!     spin_adapter::serve_produce(req).await
-//! }
+//! spin_adapter::http_component!(spin_adapter::serve_produce);
 //! ```
 //!
 //! Invariant: every request gets a complete answer. Configuration errors and store failures become a JSON error
@@ -26,7 +23,37 @@ use koogallery_core::store::{Store, StoreError};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use spin_sdk::http::{IntoResponse, Request};
-pub use spin_sdk::http_service;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use spin_sdk;
+}
+
+/// Exports `handler` (an `async fn(Request) -> impl IntoResponse`) as the component's `wasi:http/handler`.
+///
+/// This is what spin-sdk's `#[http_service]` expands to, spelled with paths through this crate so that component
+/// crates do not depend on spin-sdk themselves.
+#[macro_export]
+macro_rules! http_component {
+    ($handler:path) => {
+        mod __koogallery_http_export {
+            use $crate::__private::spin_sdk;
+            struct Spin;
+            spin_sdk::wasip3::http::service::export!(Spin);
+            impl spin_sdk::wasip3::exports::http::handler::Guest for Spin {
+                async fn handle(
+                    request: spin_sdk::wasip3::http::types::Request,
+                ) -> ::std::result::Result<
+                    spin_sdk::wasip3::http::types::Response,
+                    spin_sdk::wasip3::http::types::ErrorCode,
+                > {
+                    let request = <$crate::Request as spin_sdk::http::FromRequest>::from_request(request)?;
+                    spin_sdk::http::IntoResponse::into_response($handler(request).await)
+                }
+            }
+        }
+    };
+}
 
 /// The response type every component returns: status, headers and the exact signed body.
 pub type SpinResponse = (StatusCode, HeaderMap, Full<Bytes>);
