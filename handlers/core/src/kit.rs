@@ -537,7 +537,7 @@ fn org_name(f: &Fields<'_>) -> Result<String, FieldError> {
 }
 
 /// An element of a list: an object, or a string holding one.
-fn element<'a>(item: &Value, path: &'a str) -> Result<serde_json::Map<String, Value>, FieldError> {
+fn element(item: &Value, path: &str) -> Result<serde_json::Map<String, Value>, FieldError> {
     match lenient::object_or_string(item) {
         Ok(Some(map)) => Ok(map),
         _ => Err(FieldError::invalid(path, "must be a JSON object")),

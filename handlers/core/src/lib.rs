@@ -35,7 +35,9 @@ pub mod validate;
 pub mod env;
 pub mod http;
 pub mod lifecycle;
-// pub mod produce; (enabled once the signing and message modules land)
+pub mod produce;
 pub mod store;
-// pub mod webhook;
-// pub mod marketplace;
+pub mod webhook;
+pub mod marketplace;
+#[doc(hidden)]
+pub mod fuzzing;

@@ -266,8 +266,8 @@ pub struct V1QueryInstance {
 /// One validated V1 request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum V1Request {
-    /// `newInstance`.
-    NewInstance(V1NewInstance),
+    /// `newInstance` (boxed: it is by far the largest request).
+    NewInstance(Box<V1NewInstance>),
     /// `refreshInstance`.
     RefreshInstance(V1RefreshInstance),
     /// `expireInstance`.
@@ -433,7 +433,7 @@ pub fn parse_v1_request(params: &[(String, String)]) -> Result<V1Request, FieldE
                 Some(_) => return Err(FieldError::invalid("trialFlag", "must be 0 or 1")),
             };
             let expire = p.expire_time(false)?;
-            V1Request::NewInstance(V1NewInstance {
+            V1Request::NewInstance(Box::new(V1NewInstance {
                 customer_id,
                 customer_name,
                 user_id,
@@ -458,7 +458,7 @@ pub fn parse_v1_request(params: &[(String, String)]) -> Result<V1Request, FieldE
                 provision_type: p.optional("provisionType", 64)?,
                 test_flag,
                 time_stamp_ms,
-            })
+            }))
         }
         V1Activity::RefreshInstance => {
             let order_id = p.required("orderId", MAX_ID)?;

@@ -1,0 +1,363 @@
+//! The production interface, natively: every activity of V2 and V1, the error answers, idempotency, test-flag
+//! separation and forward mode with a failing backend. The same behaviour is checked through the Wasm component by
+//! the `conformance` crate.
+
+use std::cell::{Cell, RefCell};
+
+use koogallery_core::aes_cred::{AesBits, CredentialCipher};
+use koogallery_core::body_sign;
+use koogallery_core::env::{Backend, Clock, OsRandom, OutboundError, OutboundReply};
+use koogallery_core::http::Inbound;
+use koogallery_core::identity;
+use koogallery_core::keys::{KeyRing, SecretKey};
+use koogallery_core::marketplace::Marketplace;
+use koogallery_core::produce::{BackendTarget, Ctx, ProduceConfig, handle};
+use koogallery_core::store::MemoryStore;
+use serde_json::Value;
+
+const AK: &str = "1234567890abcdef1234567890abcdef";
+const T0: u64 = 1_680_508_066_618;
+
+struct TestClock(Cell<u64>);
+impl Clock for TestClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A backend stub that records deliveries and can be switched off.
+#[derive(Default)]
+struct StubBackend {
+    down: Cell<bool>,
+    received: RefCell<Vec<(Vec<(String, String)>, Vec<u8>)>>,
+    reply: RefCell<Vec<u8>>,
+}
+
+impl Backend for StubBackend {
+    async fn post(&self, _url: &str, headers: &[(String, String)], body: &[u8]) -> Result<OutboundReply, OutboundError> {
+        if self.down.get() {
+            return Err(OutboundError::Transport("connection refused".into()));
+        }
+        self.received.borrow_mut().push((headers.to_vec(), body.to_vec()));
+        Ok(OutboundReply { status: 200, body: self.reply.borrow().clone() })
+    }
+}
+
+struct World {
+    cfg: ProduceConfig,
+    store: MemoryStore,
+    backend: StubBackend,
+    clock: TestClock,
+    mp: Marketplace,
+    nonce: Cell<u64>,
+}
+
+impl World {
+    fn new(cfg: ProduceConfig) -> Self {
+        Self {
+            cfg,
+            store: MemoryStore::new(),
+            backend: StubBackend::default(),
+            clock: TestClock(Cell::new(T0)),
+            mp: Marketplace::new(KeyRing::parse_list(AK).expect("key")),
+            nonce: Cell::new(0),
+        }
+    }
+
+    fn built_in() -> Self {
+        Self::new(ProduceConfig::new(KeyRing::parse_list(AK).expect("key")))
+    }
+
+    fn forward() -> Self {
+        let mut cfg = ProduceConfig::new(KeyRing::parse_list(AK).expect("key"));
+        cfg.backend = Some(BackendTarget {
+            url: "http://backend.test/events".into(),
+            secret: SecretKey::new("backend-secret"),
+            timeout_ms: 1000,
+        });
+        Self::new(cfg)
+    }
+
+    fn send(&self, req: &Inbound) -> (Value, Vec<u8>) {
+        let ctx = Ctx { store: &self.store, backend: &self.backend, clock: &self.clock, random: &OsRandom };
+        let handled = pollster::block_on(handle(req, &self.cfg, &ctx));
+        let resp = handled.response;
+        assert_eq!(resp.status, 200);
+        let sign = resp.header("body-sign").expect("every answer carries Body-Sign");
+        body_sign::verify(sign, &resp.body, &self.cfg.keys).expect("Body-Sign covers the exact bytes sent");
+        assert!(resp.body.is_ascii(), "responses are ASCII-only JSON");
+        (serde_json::from_slice(&resp.body).expect("JSON body"), resp.body)
+    }
+
+    fn next_nonce(&self) -> String {
+        self.nonce.set(self.nonce.get() + 1);
+        format!("{:064X}", self.nonce.get())
+    }
+
+    fn v2(&self, body: Value) -> Value {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        self.send(&self.mp.v2("/produce", &bytes, self.clock.now_ms(), &self.next_nonce())).0
+    }
+
+    fn new_instance(&self, order: &str, line: &str, business: &str, test: &str) -> Value {
+        self.v2(serde_json::json!({"activity":"newInstance","orderId":order,"orderLineId":line,"businessId":business,"testFlag":test}))
+    }
+
+    fn instance_count(&self) -> usize {
+        self.store.snapshot().keys().filter(|k| k.contains("/instance/")).count()
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["resultCode"].as_str().unwrap_or("")
+}
+
+#[test]
+fn documented_new_instance_vector_is_accepted_and_signed() {
+    let w = World::built_in();
+    let body = br#"{"activity":"newInstance","businessId":"87b94795-0603-4e24-8ae5-69420d60e3c8","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","testFlag":"1"}"#;
+    let req = Inbound {
+        method: "POST".into(),
+        path: "/saasproduce".into(),
+        query: "signature=A3086BF160E99C0F507576161BBE4911A01C1179403F02133EB263559D4530E8&timestamp=1680508066618&nonce=50D83FDECAED6CCD8EF597F2A577950527928BA287D04E6036E92B2806FD17DA".into(),
+        headers: vec![],
+        body: body.to_vec(),
+    };
+    let (v, _) = w.send(&req);
+    assert_eq!(code(&v), "000000");
+    let expected = identity::instance_id_for_order_line("CS2211181819B4LVS", "CS2211181819B4LVS-000001");
+    assert_eq!(v["instanceId"], Value::String(expected));
+}
+
+#[test]
+fn retries_with_new_business_ids_return_the_same_instance() {
+    let w = World::built_in();
+    let ids: Vec<Value> = (0..5).map(|i| w.new_instance("CS1", "CS1-000001", &format!("b{i}"), "0")["instanceId"].clone()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]));
+    assert_eq!(w.instance_count(), 1);
+    let other = w.new_instance("CS1", "CS1-000002", "b9", "0");
+    assert_ne!(other["instanceId"], ids[0]);
+    assert_eq!(w.instance_count(), 2);
+}
+
+#[test]
+fn full_v2_lifecycle_built_in() {
+    let w = World::built_in();
+    let id = w.new_instance("CS1", "CS1-000001", "b1", "0")["instanceId"].as_str().expect("id").to_owned();
+
+    let q = w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":"0"}));
+    assert_eq!(code(&q), "000000");
+    let app = &q["info"][0]["appInfo"];
+    assert_eq!(q["info"][0]["instanceId"], Value::String(id.clone()));
+    assert!(app["frontEndUrl"].as_str().expect("url").contains(&id));
+    assert_eq!(app["userName"], "admin");
+    let password = app["password"].as_str().expect("password").to_owned();
+    assert!(password.len() >= 12);
+
+    for (activity, extra) in [
+        ("refreshInstance", serde_json::json!({"scene":"RENEWAL","orderId":"R1","orderLineId":"R1-1","expireTime":"20301124023618"})),
+        ("updateInstanceStatus", serde_json::json!({"status":"FREEZE"})),
+        ("updateInstanceStatus", serde_json::json!({"status":"FREEZE"})),
+        ("updateInstanceStatus", serde_json::json!({"status":"UNFREEZE"})),
+        ("upgradeInstance", serde_json::json!({"orderId":"U1","orderLineId":"U1-1"})),
+        ("changeInstanceCheck", serde_json::json!({"productInfo":{"productId":"P2","skuCode":"S2","linearValue":10}})),
+        ("releaseInstance", serde_json::json!({})),
+        ("releaseInstance", serde_json::json!({})),
+    ] {
+        let mut body = serde_json::json!({"activity":activity,"instanceId":id,"testFlag":"0"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        assert_eq!(code(&w.v2(body)), "000000", "{activity}");
+    }
+    // Released: queries no longer return it, a late retry of newInstance does not revive it.
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id}))), "000003");
+    assert_eq!(w.new_instance("CS1", "CS1-000001", "b-late", "0")["instanceId"], Value::String(id.clone()));
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id}))), "000003");
+    let check = serde_json::json!({"activity":"changeInstanceCheck","instanceId":id,"productInfo":{"productId":"P"}});
+    assert_eq!(code(&w.v2(check)), "000003");
+}
+
+#[test]
+fn unknown_instances() {
+    let w = World::built_in();
+    let refresh = serde_json::json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":"R","orderLineId":"R-1","instanceId":"nope","expireTime":"20301124023618"});
+    assert_eq!(code(&w.v2(refresh)), "000003");
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":"nope","status":"FREEZE"}))), "000003");
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":"nope,nope2"}))), "000003");
+    // Release of something never created is success, and creates nothing.
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"releaseInstance","instanceId":"nope"}))), "000000");
+    assert_eq!(w.instance_count(), 0);
+}
+
+#[test]
+fn debug_traffic_is_kept_apart_from_production() {
+    let w = World::built_in();
+    let id = w.new_instance("CS1", "CS1-000001", "b1", "1")["instanceId"].as_str().expect("id").to_owned();
+    assert!(w.store.snapshot().keys().any(|k| k.starts_with("test/instance/")));
+    assert!(!w.store.snapshot().keys().any(|k| k.starts_with("live/instance/")));
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":"0"}))), "000003");
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":"1"}))), "000000");
+}
+
+#[test]
+fn authentication_and_parameter_errors() {
+    let w = World::built_in();
+    let body = br#"{"activity":"newInstance","businessId":"b","orderId":"CS1","orderLineId":"CS1-000001"}"#;
+    let good = w.mp.v2("/produce", body, T0, "N1");
+
+    let mut tampered = good.clone();
+    tampered.body = br#"{"activity":"newInstance","businessId":"b","orderId":"CS2","orderLineId":"CS1-000001"}"#.to_vec();
+    assert_eq!(code(&w.send(&tampered).0), "000001");
+
+    let strip = |name: &str| {
+        let mut r = good.clone();
+        r.query = r.query.split('&').filter(|p| !p.starts_with(&format!("{name}="))).collect::<Vec<_>>().join("&");
+        r
+    };
+    assert_eq!(code(&w.send(&strip("signature")).0), "000001");
+    let v = w.send(&strip("timestamp")).0;
+    assert_eq!(code(&v), "000002");
+    assert!(v["resultMsg"].as_str().unwrap_or("").contains("timestamp"));
+    assert_eq!(code(&w.send(&strip("nonce")).0), "000002");
+
+    w.clock.0.set(T0 + 60_001);
+    assert_eq!(code(&w.send(&good).0), "000002");
+    w.clock.0.set(T0 - 60_001);
+    assert_eq!(code(&w.send(&good).0), "000002");
+    w.clock.0.set(T0 + 59_000);
+    assert_eq!(code(&w.send(&good).0), "000000");
+    // The same nonce again: replay.
+    assert_eq!(code(&w.send(&good).0), "000001");
+
+    let mut dup = w.mp.v2("/produce", body, T0 + 59_000, "N2");
+    dup.query.push_str("&signature=AA");
+    assert_eq!(code(&w.send(&dup).0), "000002");
+}
+
+#[test]
+fn invalid_bodies_name_the_field() {
+    let w = World::built_in();
+    let missing_line = w.v2(serde_json::json!({"activity":"newInstance","orderId":"CS1","businessId":"b"}));
+    assert_eq!(code(&missing_line), "000002");
+    assert!(missing_line["resultMsg"].as_str().unwrap_or("").contains("orderLineId"));
+
+    let long = "x".repeat(65);
+    let too_long = w.v2(serde_json::json!({"activity":"newInstance","orderId":long,"orderLineId":"l","businessId":"b"}));
+    assert_eq!(code(&too_long), "000002");
+    assert!(too_long["resultMsg"].as_str().unwrap_or("").contains("orderId"));
+
+    let ids: Vec<String> = (0..101).map(|i| format!("i{i}")).collect();
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":ids.join(",")}))), "000002");
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"noSuchActivity"}))), "000002");
+
+    // Not JSON, and too large: still a signed 000002.
+    let not_json = w.mp.v2("/produce", b"activity=newInstance", T0, &w.next_nonce());
+    assert_eq!(code(&w.send(&not_json).0), "000002");
+    let huge = vec![b' '; 70 * 1024];
+    let big = w.mp.v2("/produce", &huge, T0, &w.next_nonce());
+    assert_eq!(code(&w.send(&big).0), "000002");
+    assert_eq!(w.instance_count(), 0);
+}
+
+#[test]
+fn key_rotation_verifies_old_key_and_signs_with_new() {
+    let mut w = World::built_in();
+    w.cfg = ProduceConfig::new(KeyRing::parse_list(&format!("new-key-0001, {AK}")).expect("keys"));
+    // The marketplace still signs with the old key (second in the ring).
+    let v = w.new_instance("CS1", "CS1-000001", "b1", "0");
+    assert_eq!(code(&v), "000000");
+}
+
+#[test]
+fn forward_mode_keeps_the_instance_pending_until_the_backend_recovers() {
+    let w = World::forward();
+    w.backend.down.set(true);
+    let v = w.new_instance("CS1", "CS1-000001", "b1", "0");
+    assert_eq!(code(&v), "000000");
+    let id = v["instanceId"].as_str().expect("id").to_owned();
+    let query = || w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id}));
+    assert_eq!(code(&query()), "000004");
+    assert_eq!(code(&query()), "000004");
+    assert!(w.backend.received.borrow().is_empty());
+
+    w.backend.down.set(false);
+    *w.backend.reply.borrow_mut() = br#"{"appInfo":{"frontEndUrl":"https://tenant.example.com","userName":"owner","password":"Secret#1"}}"#.to_vec();
+    let q = query();
+    assert_eq!(code(&q), "000000");
+    assert_eq!(q["info"][0]["appInfo"]["frontEndUrl"], "https://tenant.example.com");
+    assert_eq!(q["info"][0]["appInfo"]["userName"], "owner");
+
+    // Exactly one delivery, with a stable id and a Standard Webhooks signature.
+    let received = w.backend.received.borrow();
+    assert_eq!(received.len(), 1);
+    let (headers, body) = &received[0];
+    let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let event: Value = serde_json::from_slice(body).expect("event JSON");
+    assert_eq!(event["type"], "instance.created");
+    assert_eq!(header("webhook-id"), event["id"].as_str().map(str::to_owned));
+    assert!(header("webhook-signature").is_some_and(|s| s.starts_with("v1,")));
+    drop(received);
+
+    // Later events are forwarded once each; a repeated freeze forwards nothing new.
+    for status in ["FREEZE", "FREEZE"] {
+        assert_eq!(code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":status}))), "000000");
+    }
+    let kinds: Vec<String> = w
+        .backend
+        .received
+        .borrow()
+        .iter()
+        .filter_map(|(_, b)| serde_json::from_slice::<Value>(b).ok()?["type"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(kinds, vec!["instance.created", "instance.frozen"]);
+}
+
+#[test]
+fn v1_new_instance_decrypts_contacts_and_encrypts_credentials() {
+    let w = World::built_in();
+    let cipher = CredentialCipher::new(&SecretKey::new(AK), AesBits::Aes256);
+    let mobile = cipher.encrypt("13800000000", b"0123456789ABCDEF");
+    let req = w.mp.v1(
+        "/produce",
+        &[
+            ("activity", "newInstance"),
+            ("businessId", "61e834ba-7b97-4418-b8f7-e5345137278c"),
+            ("customerId", "68cbc86abc2018ab880d92f36422fa0e"),
+            ("expireTime", "20300727153156"),
+            ("orderId", "CS1906666666ABCDE"),
+            ("productId", "00301-666666-0--0"),
+            ("skuCode", "sku-1"),
+            ("mobilePhone", &mobile),
+            ("testFlag", "1"),
+            ("timeStamp", "20200727073711903"),
+        ],
+    );
+    let (v, _) = w.send(&req);
+    assert_eq!(code(&v), "000000");
+    assert_eq!(v["encryptType"], "1");
+    let user = v["appInfo"]["userName"].as_str().expect("encrypted userName");
+    assert_eq!(cipher.decrypt(user).expect("decrypts"), "admin");
+    let record = w.store.snapshot().into_iter().find(|(k, _)| k.starts_with("test/instance/")).expect("record").1;
+    assert!(String::from_utf8_lossy(&record).contains("13800000000"), "the phone number is stored decrypted");
+
+    // Idempotent on (orderId, productId); wrong token rejected; every answer signed.
+    let id = v["instanceId"].clone();
+    let again = w.send(&req).0;
+    assert_eq!(again["instanceId"], id);
+    let mut bad = req.clone();
+    bad.query = bad.query.replace("orderId=CS1906666666ABCDE", "orderId=CS1906666666ABCDF");
+    assert_eq!(code(&w.send(&bad).0), "000001");
+
+    let id = id.as_str().expect("id");
+    for params in [
+        vec![("activity", "queryInstance"), ("instanceId", id), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+        vec![("activity", "refreshInstance"), ("instanceId", id), ("orderId", "R1"), ("expireTime", "20310101000000"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+        vec![("activity", "expireInstance"), ("instanceId", id), ("orderId", "CS1906666666ABCDE"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+        vec![("activity", "upgrade"), ("instanceId", id), ("orderId", "UP1"), ("productId", "p2"), ("skuCode", "s2"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+        vec![("activity", "releaseInstance"), ("instanceId", id), ("orderId", "CS1906666666ABCDE"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+    ] {
+        let (v, _) = w.send(&w.mp.v1("/produce", &params));
+        assert_eq!(code(&v), "000000", "{params:?}");
+    }
+}
