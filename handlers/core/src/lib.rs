@@ -41,3 +41,8 @@ pub mod webhook;
 pub mod marketplace;
 #[doc(hidden)]
 pub mod fuzzing;
+
+pub use auth::AuthError;
+pub use keys::{KeyRing, SecretKey};
+pub use result_code::ResultCode;
+pub use window::TimestampWindow;

@@ -25,11 +25,14 @@ impl Clock for TestClock {
     }
 }
 
+/// One delivery the backend received: headers and body.
+type Delivery = (Vec<(String, String)>, Vec<u8>);
+
 /// A backend stub that records deliveries and can be switched off.
 #[derive(Default)]
 struct StubBackend {
     down: Cell<bool>,
-    received: RefCell<Vec<(Vec<(String, String)>, Vec<u8>)>>,
+    received: RefCell<Vec<Delivery>>,
     reply: RefCell<Vec<u8>>,
 }
 
