@@ -29,9 +29,8 @@ use uuid::Uuid;
 
 /// The project's UUID namespace: `uuid5(NAMESPACE_URL, "https://github.com/koogallery-edge/instance-id")`.
 /// Pinned as bytes so that it can never drift with a refactor; a test re-derives it.
-pub const NAMESPACE: Uuid = Uuid::from_bytes([
-    0xc2, 0x92, 0xbd, 0xb3, 0x84, 0x7c, 0x51, 0x90, 0xb9, 0x58, 0x92, 0x0f, 0x74, 0xeb, 0x87, 0x0d,
-]);
+pub const NAMESPACE: Uuid =
+    Uuid::from_bytes([0xc2, 0x92, 0xbd, 0xb3, 0x84, 0x7c, 0x51, 0x90, 0xb9, 0x58, 0x92, 0x0f, 0x74, 0xeb, 0x87, 0x0d]);
 
 /// Builds the unambiguous UUID name `koogallery-edge/<scheme>/<len>:<part>/<len>:<part>…`.
 fn name(scheme: &str, parts: &[&str]) -> String {
@@ -73,10 +72,22 @@ mod tests {
     #[test]
     fn known_answers() {
         let cases = [
-            (instance_id_for_order_line("CS2211181819B4LVS", "CS2211181819B4LVS-000001"), "264147e0-ba11-5b5b-8796-487aebd7c914"),
-            (instance_id_for_on_demand("CS2211181819B4LVS", "OFFI461867333479178240"), "fce44043-6e7a-5b2f-b4d3-651dca01a945"),
-            (instance_id_for_order_line("MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001"), "ab664429-308c-581d-9981-da2d40653fae"),
-            (instance_id_for_on_demand("CS1906666666ABCDE", "00301-666666-0--0"), "c4a9d74c-227e-523b-8800-1fd78729c0f0"),
+            (
+                instance_id_for_order_line("CS2211181819B4LVS", "CS2211181819B4LVS-000001"),
+                "264147e0-ba11-5b5b-8796-487aebd7c914",
+            ),
+            (
+                instance_id_for_on_demand("CS2211181819B4LVS", "OFFI461867333479178240"),
+                "fce44043-6e7a-5b2f-b4d3-651dca01a945",
+            ),
+            (
+                instance_id_for_order_line("MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001"),
+                "ab664429-308c-581d-9981-da2d40653fae",
+            ),
+            (
+                instance_id_for_on_demand("CS1906666666ABCDE", "00301-666666-0--0"),
+                "c4a9d74c-227e-523b-8800-1fd78729c0f0",
+            ),
             (instance_id_for_order_line("订单", "行"), "7daa0ffe-857b-58ef-b0e2-9f68e652ea2e"),
         ];
         for (i, (got, want)) in cases.iter().enumerate() {

@@ -514,7 +514,8 @@ pub(crate) fn parse_kit_fields(sync: KitSync, f: &Fields<'_>) -> Result<KitReque
         KitSync::AllOrgSync => {
             let instance_id = f.required_may_be_empty("instanceId", MAX_ID)?;
             let tenant_id = f.required("tenantId", MAX_ID)?;
-            let list_name = if f.raw("orgInfoList").is_none() && f.raw("orgInfo").is_some() { "orgInfo" } else { "orgInfoList" };
+            let list_name =
+                if f.raw("orgInfoList").is_none() && f.raw("orgInfo").is_some() { "orgInfo" } else { "orgInfoList" };
             let items = f.array(list_name)?.ok_or_else(|| FieldError::missing(f.path("orgInfoList")))?;
             let org_info_list = items
                 .iter()
@@ -525,7 +526,15 @@ pub(crate) fn parse_kit_fields(sync: KitSync, f: &Fields<'_>) -> Result<KitReque
             let flag = SyncFlag::read(f, "flag", false).ok().flatten();
             let test_flag = TestFlag::read_required(f, "testFlag")?;
             let (time_stamp, time_stamp_ms) = time_stamp(f)?;
-            KitRequest::AllOrgSync(AllOrgSync { instance_id, tenant_id, org_info_list, flag, test_flag, time_stamp, time_stamp_ms })
+            KitRequest::AllOrgSync(AllOrgSync {
+                instance_id,
+                tenant_id,
+                org_info_list,
+                flag,
+                test_flag,
+                time_stamp,
+                time_stamp_ms,
+            })
         }
     })
 }
@@ -547,7 +556,11 @@ fn element(item: &Value, path: &str) -> Result<serde_json::Map<String, Value>, F
 fn org_info(item: &Value, path: &str) -> Result<OrgInfo, FieldError> {
     let map = element(item, path)?;
     let f = Fields::nested(&map, path);
-    Ok(OrgInfo { org_code: f.required("orgCode", MAX_ID)?, org_name: org_name(&f)?, parent_code: f.optional("parentCode", MAX_ID)? })
+    Ok(OrgInfo {
+        org_code: f.required("orgCode", MAX_ID)?,
+        org_name: org_name(&f)?,
+        parent_code: f.optional("parentCode", MAX_ID)?,
+    })
 }
 
 fn user(item: &Value, path: &str) -> Result<User, FieldError> {

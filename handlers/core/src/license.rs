@@ -52,7 +52,8 @@ impl ActivateRequest {
         required_str("license", Some(self.license.clone()), MAX_LICENSE)?;
         if let Some(t) = &self.real_effect_time {
             check_len("real_effect_time", t, 16)?;
-            time::parse_compact_utc(t).map_err(|_| FieldError::invalid("real_effect_time", "must be yyyyMMddHHmmss (UTC)"))?;
+            time::parse_compact_utc(t)
+                .map_err(|_| FieldError::invalid("real_effect_time", "must be yyyyMMddHHmmss (UTC)"))?;
         }
         Ok(())
     }
@@ -369,11 +370,20 @@ mod tests {
     #[test]
     fn outcome_branches_on_status_first() {
         assert_eq!(LicenseOutcome::classify(200, Some("92020000")), LicenseOutcome::Success);
-        assert_eq!(LicenseOutcome::classify(200, Some("92020001")), LicenseOutcome::Rejected(LicenseErrorCode::InternalError));
+        assert_eq!(
+            LicenseOutcome::classify(200, Some("92020001")),
+            LicenseOutcome::Rejected(LicenseErrorCode::InternalError)
+        );
         assert_eq!(LicenseOutcome::classify(403, Some("92020001")), LicenseOutcome::Unauthorized);
         assert_eq!(LicenseOutcome::classify(500, Some("92020001")), LicenseOutcome::ServerError);
-        assert_eq!(LicenseOutcome::classify(400, Some("95000001")), LicenseOutcome::Rejected(LicenseErrorCode::ReqParamInvalid));
-        assert_eq!(LicenseOutcome::classify(200, None), LicenseOutcome::Rejected(LicenseErrorCode::Unknown(String::new())));
+        assert_eq!(
+            LicenseOutcome::classify(400, Some("95000001")),
+            LicenseOutcome::Rejected(LicenseErrorCode::ReqParamInvalid)
+        );
+        assert_eq!(
+            LicenseOutcome::classify(200, None),
+            LicenseOutcome::Rejected(LicenseErrorCode::Unknown(String::new()))
+        );
     }
 
     #[test]

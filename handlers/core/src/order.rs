@@ -278,7 +278,8 @@ mod tests {
 
     #[test]
     fn buyer_debug_hides_contact_data() {
-        let b = BuyerInfo { mobile_phone: Some("18688888888".into()), email: Some("a@b.c".into()), ..Default::default() };
+        let b =
+            BuyerInfo { mobile_phone: Some("18688888888".into()), email: Some("a@b.c".into()), ..Default::default() };
         let text = format!("{b:?}");
         assert!(!text.contains("18688888888") && !text.contains("a@b.c"));
         assert!(text.contains("[REDACTED]"));

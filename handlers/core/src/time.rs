@@ -125,7 +125,15 @@ fn digits(bytes: &[u8], at: usize, len: usize) -> Result<u32, TimeError> {
 }
 
 /// Milliseconds since the epoch for checked calendar fields.
-fn to_epoch_ms(year: u32, month: u32, day: u32, hour: u32, minute: u32, second: u32, millis: u32) -> Result<u64, TimeError> {
+fn to_epoch_ms(
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    millis: u32,
+) -> Result<u64, TimeError> {
     if year == 0 {
         return Err(TimeError::OutOfRange("year"));
     }
@@ -297,7 +305,10 @@ mod tests {
         assert!(parse_compact_utc("20000229000000").is_ok()); // divisible by 400
         assert_eq!(parse_compact_utc("19000229000000"), Err(TimeError::OutOfRange("day"))); // by 100 only
         assert_eq!(parse_compact_utc("20230229000000"), Err(TimeError::OutOfRange("day")));
-        assert_eq!(parse_compact_utc("20240301000000").ok().map(|ms| ms - 86_400_000), parse_compact_utc("20240229000000").ok());
+        assert_eq!(
+            parse_compact_utc("20240301000000").ok().map(|ms| ms - 86_400_000),
+            parse_compact_utc("20240229000000").ok()
+        );
     }
 
     #[test]

@@ -267,10 +267,20 @@ pub fn should_retry(http_status: u16, code: Option<&MarketplaceCode>) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsagePushResponse {
     /// `MKT.xxxx`.
-    #[serde(default, alias = "resultCode", deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "resultCode",
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_code: Option<String>,
     /// Message.
-    #[serde(default, alias = "resultMsg", deserialize_with = "lenient::opt_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "resultMsg",
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_msg: Option<String>,
 }
 

@@ -342,7 +342,8 @@ impl<'a> Params<'a> {
 
     fn time_stamp(&self) -> Result<u64, FieldError> {
         let raw = self.required("timeStamp", 20)?;
-        time::parse_compact_utc(raw.trim()).map_err(|_| FieldError::invalid("timeStamp", "must be yyyyMMddHHmmssSSS (UTC)"))
+        time::parse_compact_utc(raw.trim())
+            .map_err(|_| FieldError::invalid("timeStamp", "must be yyyyMMddHHmmssSSS (UTC)"))
     }
 
     fn expire_time(&self, mandatory: bool) -> Result<Option<(u64, String)>, FieldError> {
@@ -378,8 +379,9 @@ impl<'a> Params<'a> {
     fn extend_params(&self) -> Result<Vec<NameValue>, FieldError> {
         match self.optional("saasExtendParams", 65_536)? {
             None => Ok(Vec::new()),
-            Some(encoded) => decode_extend_params(&encoded)
-                .ok_or_else(|| FieldError::invalid("saasExtendParams", "must be Base64 of a JSON array of {name, value}")),
+            Some(encoded) => decode_extend_params(&encoded).ok_or_else(|| {
+                FieldError::invalid("saasExtendParams", "must be Base64 of a JSON array of {name, value}")
+            }),
         }
     }
 }

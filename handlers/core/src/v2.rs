@@ -712,7 +712,8 @@ mod tests {
 
     #[test]
     fn app_info_lengths() {
-        let mut a = AppInfo { front_end_url: "u".repeat(512), admin_url: None, user_name: None, password: None, memo: None };
+        let mut a =
+            AppInfo { front_end_url: "u".repeat(512), admin_url: None, user_name: None, password: None, memo: None };
         assert_eq!(a.check_lengths(), Ok(()));
         a.memo = Some("备".repeat(1025));
         assert_eq!(a.check_lengths(), Err(FieldError::too_long("appInfo.memo", 1024, 1025)));

@@ -175,7 +175,9 @@ impl<'a> Fields<'a> {
     pub fn string(&self, name: &str) -> Result<Option<String>, FieldError> {
         match self.raw(name) {
             None => Ok(None),
-            Some(v) => lenient::string_or_number(v).map_err(|_| FieldError::invalid(self.path(name), "must be a string")),
+            Some(v) => {
+                lenient::string_or_number(v).map_err(|_| FieldError::invalid(self.path(name), "must be a string"))
+            }
         }
     }
 
@@ -231,7 +233,9 @@ impl<'a> Fields<'a> {
     pub fn object(&self, name: &str) -> Result<Option<Map<String, Value>>, FieldError> {
         match self.raw(name) {
             None => Ok(None),
-            Some(v) => lenient::object_or_string(v).map_err(|_| FieldError::invalid(self.path(name), "must be a JSON object")),
+            Some(v) => {
+                lenient::object_or_string(v).map_err(|_| FieldError::invalid(self.path(name), "must be a JSON object"))
+            }
         }
     }
 
@@ -243,7 +247,9 @@ impl<'a> Fields<'a> {
     pub fn array(&self, name: &str) -> Result<Option<Vec<Value>>, FieldError> {
         match self.raw(name) {
             None => Ok(None),
-            Some(v) => lenient::array_or_string(v).map_err(|_| FieldError::invalid(self.path(name), "must be a JSON array")),
+            Some(v) => {
+                lenient::array_or_string(v).map_err(|_| FieldError::invalid(self.path(name), "must be a JSON array"))
+            }
         }
     }
 }

@@ -19,7 +19,12 @@ type Params = Vec<(String, String)>;
 /// Decodes a query string as a servlet's `getParameterMap()` would (`application/x-www-form-urlencoded`).
 fn form_decode(query: &str) -> Params {
     let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-    query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').unwrap_or((kv, ""))).map(|(k, v)| (decode(k), decode(v))).collect()
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
 }
 
 fn documented(index: usize) -> Params {
@@ -42,7 +47,11 @@ fn without(p: Params, name: &str) -> Params {
 
 /// The documented upgrade URL elides `timeStamp` and `authToken` as `...`; a real call carries values.
 fn documented_upgrade() -> Params {
-    set(set(documented(3), "timeStamp", "20230327065233980"), "authToken", "Eh/3Ud+R1j3d/wOui5CAcvRipM8IuribvgkXfJAsTfE=")
+    set(
+        set(documented(3), "timeStamp", "20230327065233980"),
+        "authToken",
+        "Eh/3Ud+R1j3d/wOui5CAcvRipM8IuribvgkXfJAsTfE=",
+    )
 }
 
 fn documented_new_instance() -> Params {
@@ -71,7 +80,10 @@ fn documented_values_are_read() {
     assert_eq!((n.sku_code, n.customer_name, n.charging_mode), (None, None, None));
 
     let Ok(V1Request::RefreshInstance(r)) = parse_v1_request(&documented(1)) else { panic!("refresh") };
-    assert_eq!((r.order_id.as_str(), r.instance_id.as_str()), ("HWS001014ED483AA1E8", "03pf80c2bae96vc49b80b917bea776d7"));
+    assert_eq!(
+        (r.order_id.as_str(), r.instance_id.as_str()),
+        ("HWS001014ED483AA1E8", "03pf80c2bae96vc49b80b917bea776d7")
+    );
     assert!(!r.trial_to_formal);
 
     let Ok(V1Request::ReleaseInstance(rel)) = parse_v1_request(&documented(2)) else { panic!("release") };
@@ -91,7 +103,11 @@ fn documented_values_are_read() {
     let Ok(V1Request::QueryInstance(q)) = parse_v1_request(&documented(4)) else { panic!("query") };
     assert_eq!(
         q.instance_ids,
-        ["ebc28eb6-4606-4098-b4bd-c201c99a0654", "fe28e27e-1157-4105-8592-24cc9488db10", "92df74e4-163e-4e0b-a206-d9800d33881b"]
+        [
+            "ebc28eb6-4606-4098-b4bd-c201c99a0654",
+            "fe28e27e-1157-4105-8592-24cc9488db10",
+            "92df74e4-163e-4e0b-a206-d9800d33881b"
+        ]
     );
 }
 
@@ -106,11 +122,19 @@ fn shape_variations_parse() {
         ("2", ChargingMode::Unknown("2".into())),
     ] {
         let p = set(base.clone(), "chargingMode", mode);
-        assert!(matches!(parse_v1_request(&p), Ok(V1Request::NewInstance(n)) if n.charging_mode == Some(expected.clone())), "{mode}");
+        assert!(
+            matches!(parse_v1_request(&p), Ok(V1Request::NewInstance(n)) if n.charging_mode == Some(expected.clone())),
+            "{mode}"
+        );
     }
-    for (text, expected) in [("year", PeriodType::Year), ("hour", PeriodType::Hour), ("week", PeriodType::Unknown("week".into()))] {
+    for (text, expected) in
+        [("year", PeriodType::Year), ("hour", PeriodType::Hour), ("week", PeriodType::Unknown("week".into()))]
+    {
         let p = set(base.clone(), "periodType", text);
-        assert!(matches!(parse_v1_request(&p), Ok(V1Request::NewInstance(n)) if n.period_type == Some(expected.clone())), "{text}");
+        assert!(
+            matches!(parse_v1_request(&p), Ok(V1Request::NewInstance(n)) if n.period_type == Some(expected.clone())),
+            "{text}"
+        );
     }
     let rich = [
         ("orderAmount", "-12.345"),
@@ -134,7 +158,9 @@ fn shape_variations_parse() {
 
     // Refresh: trial → formal and a negative (refund) amount.
     let r = set(set(documented(1), "trialToFormal", "1"), "orderAmount", "-30");
-    assert!(matches!(parse_v1_request(&r), Ok(V1Request::RefreshInstance(x)) if x.trial_to_formal && x.order_amount.as_deref() == Some("-30")));
+    assert!(
+        matches!(parse_v1_request(&r), Ok(V1Request::RefreshInstance(x)) if x.trial_to_formal && x.order_amount.as_deref() == Some("-30"))
+    );
 
     // Unknown activity (e.g. the resource-status change): routed, not refused.
     let unknown = set(documented(2), "activity", "resourceStatusChange");
@@ -145,7 +171,9 @@ fn shape_variations_parse() {
 
     // saasExtendParams URL-safe and unpadded.
     let url_safe = "W3sibmFtZSI6ImlkTnVtIiwidmFsdWUiOiIzNTIyNTU1NTU1NTU2NTYifV0";
-    let Ok(V1Request::Upgrade(u)) = parse_v1_request(&set(documented_upgrade(), "saasExtendParams", url_safe)) else { panic!("upgrade") };
+    let Ok(V1Request::Upgrade(u)) = parse_v1_request(&set(documented_upgrade(), "saasExtendParams", url_safe)) else {
+        panic!("upgrade")
+    };
     assert_eq!(u.saas_extend_params.first().map(|p| p.name.as_str()), Some("idNum"));
 }
 
@@ -163,8 +191,16 @@ fn every_missing_mandatory_parameter_is_named() {
     for (index, names) in MANDATORY {
         let base = if *index == 3 { documented_upgrade() } else { documented(*index) };
         for name in *names {
-            assert_eq!(parse_v1_request(&without(base.clone(), name)), Err(FieldError::missing(*name)), "url {index} {name} absent");
-            assert_eq!(parse_v1_request(&set(base.clone(), name, "")), Err(FieldError::missing(*name)), "url {index} {name} empty");
+            assert_eq!(
+                parse_v1_request(&without(base.clone(), name)),
+                Err(FieldError::missing(*name)),
+                "url {index} {name} absent"
+            );
+            assert_eq!(
+                parse_v1_request(&set(base.clone(), name, "")),
+                Err(FieldError::missing(*name)),
+                "url {index} {name} empty"
+            );
         }
     }
     // expireInstance has no documented URL; its table makes orderId mandatory.
@@ -199,7 +235,11 @@ fn every_length_overflow_is_named() {
     for (index, name, max) in MAX_LENGTHS {
         let p = set(documented(*index), name, &"1".repeat(max + 1));
         let err = parse_v1_request(&p).expect_err("overflow must fail");
-        assert_eq!((err.field.as_str(), &err.problem), (*name, &FieldProblem::TooLong { max: *max, actual: max + 1 }), "url {index}");
+        assert_eq!(
+            (err.field.as_str(), &err.problem),
+            (*name, &FieldProblem::TooLong { max: *max, actual: max + 1 }),
+            "url {index}"
+        );
     }
 }
 
@@ -216,7 +256,10 @@ fn invalid_values_are_named() {
         (set(base.clone(), "orderAmount", "1e3"), "orderAmount"),
         (set(base.clone(), "saasExtendParams", "not base64!"), "saasExtendParams"),
         (set(documented(1), "trialToFormal", "2"), "trialToFormal"),
-        (set(documented(4), "instanceId", &(0..101).map(|i| i.to_string()).collect::<Vec<_>>().join(",")), "instanceId"),
+        (
+            set(documented(4), "instanceId", &(0..101).map(|i| i.to_string()).collect::<Vec<_>>().join(",")),
+            "instanceId",
+        ),
     ];
     for (i, (params, field)) in cases.iter().enumerate() {
         let err = parse_v1_request(params).expect_err("must fail");
@@ -264,8 +307,14 @@ fn responses_serialise_to_exact_bytes() {
         encrypt_type: "2".into(),
         info: vec![V1InstanceInfo { instance_id: "i-1".into(), app_info: None, usage_info: None }],
     };
-    assert_eq!(to_ascii_json(&query), br#"{"resultCode":"000000","resultMsg":"success","encryptType":"2","info":[{"instanceId":"i-1"}]}"#);
-    assert_eq!(to_ascii_json(&V1BasicResponse::new(ResultCode::AuthFailed)), br#"{"resultCode":"000001","resultMsg":"token is invalid"}"#);
+    assert_eq!(
+        to_ascii_json(&query),
+        br#"{"resultCode":"000000","resultMsg":"success","encryptType":"2","info":[{"instanceId":"i-1"}]}"#
+    );
+    assert_eq!(
+        to_ascii_json(&V1BasicResponse::new(ResultCode::AuthFailed)),
+        br#"{"resultCode":"000001","resultMsg":"token is invalid"}"#
+    );
 
     // The documented V1 answer shape parses.
     let documented: V1NewInstanceResponse = serde_json::from_str(
@@ -277,7 +326,13 @@ fn responses_serialise_to_exact_bytes() {
 
 #[test]
 fn ciphertext_limit_includes_the_iv() {
-    let mut app = V1AppInfo { front_end_url: "https://x".into(), admin_url: None, user_name: None, password: Some("A".repeat(128)), memo: None };
+    let mut app = V1AppInfo {
+        front_end_url: "https://x".into(),
+        admin_url: None,
+        user_name: None,
+        password: Some("A".repeat(128)),
+        memo: None,
+    };
     assert_eq!(app.check_lengths(), Ok(()));
     app.password = Some("A".repeat(129));
     assert_eq!(app.check_lengths(), Err(FieldError::too_long("appInfo.password", 128, 129)));

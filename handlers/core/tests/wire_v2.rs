@@ -5,8 +5,8 @@
 use koogallery_core::json_out::to_ascii_json;
 use koogallery_core::result_code::ResultCode;
 use koogallery_core::v2::{
-    AppInfo, BasicResponse, InstanceInfo, InstanceStatusChange, NewInstanceResponse, QueryInstanceResponse, Scene, TestFlag,
-    UsageInfo, V2Request, parse_v2_request,
+    AppInfo, BasicResponse, InstanceInfo, InstanceStatusChange, NewInstanceResponse, QueryInstanceResponse, Scene,
+    TestFlag, UsageInfo, V2Request, parse_v2_request,
 };
 use koogallery_core::validate::{FieldError, FieldProblem};
 use serde_json::{Value, json};
@@ -17,7 +17,9 @@ const DEMO_QUERY_RESPONSE: &str = include_str!("data/wire/v2_query_instance_demo
 fn documented() -> Vec<(String, String)> {
     let list: Vec<Value> = serde_json::from_str(DOCUMENTED).expect("data file is JSON");
     list.iter()
-        .map(|v| (v["activity"].as_str().unwrap_or_default().to_owned(), v["body"].as_str().unwrap_or_default().to_owned()))
+        .map(|v| {
+            (v["activity"].as_str().unwrap_or_default().to_owned(), v["body"].as_str().unwrap_or_default().to_owned())
+        })
         .collect()
 }
 
@@ -68,7 +70,9 @@ fn documented_values_are_read() {
     assert_eq!(r.expire_time_ms, 1_669_257_378_256);
     assert_eq!(r.product_id.as_deref(), Some("OFFI461867333479178240"));
 
-    let Ok(V2Request::UpdateInstanceStatus(u)) = parse(&documented_body("updateInstanceStatus")) else { panic!("update") };
+    let Ok(V2Request::UpdateInstanceStatus(u)) = parse(&documented_body("updateInstanceStatus")) else {
+        panic!("update")
+    };
     assert_eq!(u.status, InstanceStatusChange::Freeze);
 
     let Ok(V2Request::QueryInstance(q)) = parse(&documented_body("queryInstance")) else { panic!("query") };
@@ -104,11 +108,15 @@ fn shape_variations_parse() {
 
     // UNFREEZE.
     let unfreeze = with(documented_body("updateInstanceStatus"), "status", json!("UNFREEZE"));
-    assert!(matches!(parse(&unfreeze), Ok(V2Request::UpdateInstanceStatus(u)) if u.status == InstanceStatusChange::Unfreeze));
+    assert!(
+        matches!(parse(&unfreeze), Ok(V2Request::UpdateInstanceStatus(u)) if u.status == InstanceStatusChange::Unfreeze)
+    );
 
     // releaseInstance without the optional order fields.
     let bare = without(without(documented_body("releaseInstance"), "orderId"), "orderLineId");
-    assert!(matches!(parse(&bare), Ok(V2Request::ReleaseInstance(r)) if r.order_id.is_none() && r.order_line_id.is_none()));
+    assert!(
+        matches!(parse(&bare), Ok(V2Request::ReleaseInstance(r)) if r.order_id.is_none() && r.order_line_id.is_none())
+    );
 
     // queryInstance with a comma list (spaces and a trailing comma tolerated) and exactly 100 IDs.
     let list = with(documented_body("queryInstance"), "instanceId", json!("a, b,c,"));
@@ -120,9 +128,15 @@ fn shape_variations_parse() {
 
 #[test]
 fn change_instance_check_product_info_as_object_or_string() {
-    let base = json!({"activity":"changeInstanceCheck","instanceId":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","testFlag":"1"});
-    let object = with(base.clone(), "productInfo", json!({"productId":"P1","skuCode":"S1","linearValue":50,"extraField":true}));
-    let string = with(base.clone(), "productInfo", json!("{\"productId\":\"P1\",\"skuCode\":\"S1\",\"linearValue\":50,\"extraField\":true}"));
+    let base =
+        json!({"activity":"changeInstanceCheck","instanceId":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","testFlag":"1"});
+    let object =
+        with(base.clone(), "productInfo", json!({"productId":"P1","skuCode":"S1","linearValue":50,"extraField":true}));
+    let string = with(
+        base.clone(),
+        "productInfo",
+        json!("{\"productId\":\"P1\",\"skuCode\":\"S1\",\"linearValue\":50,\"extraField\":true}"),
+    );
     for (i, body) in [object, string].iter().enumerate() {
         let Ok(V2Request::ChangeInstanceCheck(c)) = parse(body) else { panic!("variant {i}") };
         assert_eq!(c.product_info.product_id.as_deref(), Some("P1"), "variant {i}");
@@ -131,7 +145,10 @@ fn change_instance_check_product_info_as_object_or_string() {
         assert_eq!(c.product_info.extra.get("extraField"), Some(&json!(true)), "variant {i}");
     }
     assert_eq!(parse(&base), Err(FieldError::missing("productInfo")));
-    assert_eq!(parse(&with(base.clone(), "productInfo", json!("not json"))), Err(FieldError::invalid("productInfo", "must be a JSON object")));
+    assert_eq!(
+        parse(&with(base.clone(), "productInfo", json!("not json"))),
+        Err(FieldError::invalid("productInfo", "must be a JSON object"))
+    );
     let long = with(base, "productInfo", json!({"productId": "p".repeat(65)}));
     assert_eq!(parse(&long), Err(FieldError::too_long("productInfo.productId", 64, 65)));
 }
@@ -151,7 +168,11 @@ fn order_details_in_body_variant_is_kept() {
     assert!(!debug.contains("e@x") && !debug.contains("138"), "contact data must not reach Debug");
 
     // Sent as strings holding JSON: decoded.
-    let stringly = with(with(body, "orderInfo", json!("[{\"chargingMode\":\"ON_DEMAND\"}]")), "buyerInfo", json!("{\"customerId\":\"c\"}"));
+    let stringly = with(
+        with(body, "orderInfo", json!("[{\"chargingMode\":\"ON_DEMAND\"}]")),
+        "buyerInfo",
+        json!("{\"customerId\":\"c\"}"),
+    );
     let Ok(V2Request::NewInstance(n)) = parse(&stringly) else { panic!("newInstance") };
     assert_eq!(n.order_info, Some(json!([{"chargingMode":"ON_DEMAND"}])));
     assert_eq!(n.buyer_info, Some(json!({"customerId":"c"})));
@@ -248,7 +269,14 @@ fn invalid_values_are_named() {
         (with(documented_body("refreshInstance"), "expireTime", json!("20230229000000")), "expireTime"),
         (with(documented_body("updateInstanceStatus"), "status", json!("FROZEN")), "status"),
         (with(documented_body("newInstance"), "activity", json!("createInstance")), "activity"),
-        (with(documented_body("queryInstance"), "instanceId", json!((0..101).map(|i| i.to_string()).collect::<Vec<_>>().join(","))), "instanceId"),
+        (
+            with(
+                documented_body("queryInstance"),
+                "instanceId",
+                json!((0..101).map(|i| i.to_string()).collect::<Vec<_>>().join(",")),
+            ),
+            "instanceId",
+        ),
     ];
     for (i, (body, field)) in cases.iter().enumerate() {
         let err = parse(body).expect_err("must fail");
@@ -270,8 +298,12 @@ fn responses_serialise_to_exact_bytes() {
         to_ascii_json(&created),
         br#"{"resultCode":"000000","resultMsg":"success","instanceId":"87b94795-0603-4e24-8ae5-69420d60e3c8"}"#
     );
-    assert_eq!(to_ascii_json(&BasicResponse::new(ResultCode::Processing)), br#"{"resultCode":"000004","resultMsg":"request is processing"}"#);
-    let invalid = BasicResponse::with_message(ResultCode::InvalidParameter, FieldError::missing("orderLineId").to_string());
+    assert_eq!(
+        to_ascii_json(&BasicResponse::new(ResultCode::Processing)),
+        br#"{"resultCode":"000004","resultMsg":"request is processing"}"#
+    );
+    let invalid =
+        BasicResponse::with_message(ResultCode::InvalidParameter, FieldError::missing("orderLineId").to_string());
     assert_eq!(to_ascii_json(&invalid), br#"{"resultCode":"000002","resultMsg":"orderLineId is missing"}"#);
     // The documented example's "success." message parses back too.
     let documented: NewInstanceResponse = serde_json::from_str(
@@ -326,7 +358,13 @@ fn optional_response_fields_are_skipped_and_usage_info_is_spelled_once() {
 
     let usage = InstanceInfo {
         instance_id: "i".into(),
-        app_info: Some(AppInfo { front_end_url: "https://x".into(), admin_url: None, user_name: None, password: None, memo: None }),
+        app_info: Some(AppInfo {
+            front_end_url: "https://x".into(),
+            admin_url: None,
+            user_name: None,
+            password: None,
+            memo: None,
+        }),
         usage_info: Some(vec![UsageInfo {
             related_instance_id: None,
             usage_value: 12.5,
@@ -338,9 +376,10 @@ fn optional_response_fields_are_skipped_and_usage_info_is_spelled_once() {
         to_ascii_json(&usage),
         br#"{"instanceId":"i","appInfo":{"frontEndUrl":"https://x"},"usageInfo":[{"usageValue":12.5,"statisticalTime":"20240306020000000"}]}"#
     );
-    let other_spelling: InstanceInfo =
-        serde_json::from_str(r#"{"instanceId":"i","usageInfos":[{"usageValue":1,"statisticalTime":"20240306020000000"}]}"#)
-            .expect("usageInfos accepted");
+    let other_spelling: InstanceInfo = serde_json::from_str(
+        r#"{"instanceId":"i","usageInfos":[{"usageValue":1,"statisticalTime":"20240306020000000"}]}"#,
+    )
+    .expect("usageInfos accepted");
     assert_eq!(other_spelling.usage_info.map(|u| u.len()), Some(1));
 }
 

@@ -1,1 +1,314 @@
-//! placeholder
+//! `probe`: the harness's test component.
+//!
+//! It exists only to exercise the host surface the harness provides (the same one Spin provides):
+//! `spin:key-value@3.0.0`, `spin:variables@3.0.0`, `wasi:http/client@0.3.0` outbound calls, the WASI wall clock
+//! and the `spin-*` request headers. Every answer is plain text so the harness tests can assert on it without a
+//! JSON dependency in the guest.
+//!
+//! The probe dispatches on `spin-path-info` (the part of the path after the matched wildcard route), so the same
+//! component can be mounted under several routes:
+//!
+//! | path info | what it does | answer |
+//! |---|---|---|
+//! | `/kv/get?key=K[&label=L]` | `Store::get` | 200 value, 404 `missing` |
+//! | `/kv/set?key=K[&label=L]` | `Store::set` with the request body | 200 `ok` |
+//! | `/kv/delete?key=K` | `Store::delete` | 200 `ok` |
+//! | `/kv/exists?key=K` | `Store::exists` | 200 `true` / `false` |
+//! | `/kv/keys[?label=L]` | `Store::get_keys` | 200 sorted keys, one per line |
+//! | `/kv/open?label=L` | `Store::open` only | 200 `opened` |
+//! | `/kv/incr?key=K` | get, parse as integer (missing = 0), add one, set | 200 new value |
+//! | `/var?name=N` | `variables::get` | 200 value |
+//! | `/out?url=U[&method=M]` | outbound request (body forwarded) | 200 `status=<code>\n<body>` |
+//! | `/time` | `SystemTime::now()` | 200 milliseconds since the epoch |
+//! | `/headers` | echo the `spin-*` request headers | 200 `name: value` lines, sorted |
+//! | `/echo` | echo the body; `x-echo-<name>` request headers come back as `<name>` response headers | 200 |
+//! | anything else | identify the component | 200 `component=<component_name variable> path-info=<..>` |
+//!
+//! Failures are answered, never trapped: a key-value error is `500 kv error: <kind>`, a variables error
+//! `500 variable error: <kind>`, an outbound error `502 outbound error: <ErrorCode debug>`.
+
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, IntoResponse, Method, Request, StatusCode};
+use spin_sdk::key_value::{Error as KvError, Store};
+use spin_sdk::variables::Error as VarError;
+
+/// A plain-text answer: status, extra headers, body.
+type Answer = (StatusCode, HeaderMap, Vec<u8>);
+
+/// The component's entry point: read the request, dispatch on the path info, answer in plain text.
+#[spin_sdk::http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    let method = req.method().clone();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let headers = req.headers().clone();
+    let path_info = header(&headers, "spin-path-info").unwrap_or_default();
+    let body = match req.into_body().bytes().await {
+        Ok(b) => b.to_vec(),
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("body error: {e:?}")),
+    };
+    let q = Query::parse(&query);
+    match path_info.as_str() {
+        "/kv/get" => kv_get(&q).await,
+        "/kv/set" => kv_set(&q, body).await,
+        "/kv/delete" => kv_delete(&q).await,
+        "/kv/exists" => kv_exists(&q).await,
+        "/kv/keys" => kv_keys(&q).await,
+        "/kv/open" => kv_open(&q).await,
+        "/kv/incr" => kv_incr(&q).await,
+        "/var" => var(&q).await,
+        "/out" => outbound(&q, body).await,
+        "/time" => time(),
+        "/headers" => echo_spin_headers(&headers),
+        "/echo" => echo(&method, &headers, body),
+        _ => identify(&path_info).await,
+    }
+}
+
+/// Builds a plain-text answer without extra headers.
+fn text(status: StatusCode, body: impl Into<Vec<u8>>) -> Answer {
+    (status, HeaderMap::new(), body.into())
+}
+
+/// Reads one header as UTF-8 text.
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The key-value error as the stable kebab-case name of its WIT variant.
+fn kv_error(e: KvError) -> Answer {
+    let kind = match e {
+        KvError::StoreTableFull => "store-table-full".to_owned(),
+        KvError::NoSuchStore => "no-such-store".to_owned(),
+        KvError::AccessDenied => "access-denied".to_owned(),
+        KvError::Other(msg) => format!("other: {msg}"),
+    };
+    text(StatusCode::INTERNAL_SERVER_ERROR, format!("kv error: {kind}"))
+}
+
+/// Opens the store named by `label` (default `default`).
+async fn open(q: &Query) -> Result<Store, Answer> {
+    Store::open(q.get("label").unwrap_or("default")).await.map_err(kv_error)
+}
+
+/// The `key` parameter, or a 400 answer.
+fn key(q: &Query) -> Result<&str, Answer> {
+    q.get("key").ok_or_else(|| text(StatusCode::BAD_REQUEST, "missing key parameter"))
+}
+
+async fn kv_get(q: &Query) -> Answer {
+    let run = async {
+        let store = open(q).await?;
+        match store.get(key(q)?).await.map_err(kv_error)? {
+            Some(v) => Ok(text(StatusCode::OK, v)),
+            None => Ok(text(StatusCode::NOT_FOUND, "missing")),
+        }
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn kv_set(q: &Query, body: Vec<u8>) -> Answer {
+    let run = async {
+        let store = open(q).await?;
+        store.set(key(q)?, body).await.map_err(kv_error)?;
+        Ok(text(StatusCode::OK, "ok"))
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn kv_delete(q: &Query) -> Answer {
+    let run = async {
+        let store = open(q).await?;
+        store.delete(key(q)?).await.map_err(kv_error)?;
+        Ok(text(StatusCode::OK, "ok"))
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn kv_exists(q: &Query) -> Answer {
+    let run = async {
+        let store = open(q).await?;
+        let present = store.exists(key(q)?).await.map_err(kv_error)?;
+        Ok(text(StatusCode::OK, present.to_string()))
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn kv_keys(q: &Query) -> Answer {
+    let run = async {
+        let store = open(q).await?;
+        let mut keys = store.get_keys().await.collect().await.map_err(kv_error)?;
+        keys.sort();
+        Ok(text(StatusCode::OK, keys.join("\n")))
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn kv_open(q: &Query) -> Answer {
+    match open(q).await {
+        Ok(_) => text(StatusCode::OK, "opened"),
+        Err(e) => e,
+    }
+}
+
+/// A get followed by a set: the request shape the latency figures are measured on.
+async fn kv_incr(q: &Query) -> Answer {
+    let run = async {
+        let store = open(q).await?;
+        let key = key(q)?;
+        let current = store.get(key).await.map_err(kv_error)?;
+        let n: u64 = match current {
+            None => 0,
+            Some(v) => match std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()) {
+                Some(n) => n,
+                None => return Err(text(StatusCode::CONFLICT, "not a counter")),
+            },
+        };
+        let next = n.saturating_add(1).to_string();
+        store.set(key, next.as_bytes()).await.map_err(kv_error)?;
+        Ok(text(StatusCode::OK, next))
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn var(q: &Query) -> Answer {
+    let Some(name) = q.get("name") else {
+        return text(StatusCode::BAD_REQUEST, "missing name parameter");
+    };
+    match spin_sdk::variables::get(name).await {
+        Ok(v) => text(StatusCode::OK, v),
+        Err(e) => {
+            let kind = match e {
+                VarError::InvalidName(m) => format!("invalid-name: {m}"),
+                VarError::Undefined(m) => format!("undefined: {m}"),
+                VarError::Provider(m) => format!("provider: {m}"),
+                VarError::Other(m) => format!("other: {m}"),
+            };
+            text(StatusCode::INTERNAL_SERVER_ERROR, format!("variable error: {kind}"))
+        }
+    }
+}
+
+async fn outbound(q: &Query, body: Vec<u8>) -> Answer {
+    let Some(url) = q.get("url") else {
+        return text(StatusCode::BAD_REQUEST, "missing url parameter");
+    };
+    let method = match q.get("method").map(|m| Method::from_bytes(m.as_bytes())) {
+        None => Method::GET,
+        Some(Ok(m)) => m,
+        Some(Err(_)) => return text(StatusCode::BAD_REQUEST, "bad method"),
+    };
+    let request = match http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("x-probe", "1")
+        .body(spin_sdk::http::FullBody::new(bytes::Bytes::from(body)))
+    {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad url: {e}")),
+    };
+    match spin_sdk::http::send(request).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            match resp.into_body().bytes().await {
+                Ok(b) => {
+                    let mut out = format!("status={status}\n").into_bytes();
+                    out.extend_from_slice(&b);
+                    text(StatusCode::OK, out)
+                }
+                Err(e) => text(StatusCode::BAD_GATEWAY, format!("outbound error: {e:?}")),
+            }
+        }
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("outbound error: {e:?}")),
+    }
+}
+
+fn time() -> Answer {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => text(StatusCode::OK, d.as_millis().to_string()),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "clock before 1970"),
+    }
+}
+
+fn echo_spin_headers(headers: &HeaderMap) -> Answer {
+    let mut lines: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("spin-"))
+        .map(|(name, value)| format!("{}: {}", name, value.to_str().unwrap_or("<non-utf8>")))
+        .collect();
+    lines.sort();
+    text(StatusCode::OK, lines.join("\n"))
+}
+
+fn echo(method: &Method, headers: &HeaderMap, body: Vec<u8>) -> Answer {
+    let mut out = HeaderMap::new();
+    for (name, value) in headers {
+        if let Some(rest) = name.as_str().strip_prefix("x-echo-")
+            && let Ok(n) = HeaderName::from_bytes(rest.as_bytes())
+        {
+            out.append(n, value.clone());
+        }
+    }
+    if let Ok(m) = HeaderValue::from_str(method.as_str()) {
+        out.insert("x-method", m);
+    }
+    (StatusCode::OK, out, body)
+}
+
+async fn identify(path_info: &str) -> Answer {
+    let name = spin_sdk::variables::get("component_name").await.unwrap_or_else(|_| "?".to_owned());
+    text(StatusCode::OK, format!("component={name} path-info={path_info}"))
+}
+
+/// Decoded query parameters, first value wins.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &str) -> Self {
+        Self(
+            raw.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(k), percent_decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding; malformed escapes are kept literally.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}

@@ -1,0 +1,66 @@
+//! Lifecycle properties against core directly (fast; the Wasm run of the same model is in `lifecycle_wasm.rs`).
+
+use conformance::model::{Step, check};
+use conformance::{AK, NativeEndpoint};
+use koogallery_core::keys::KeyRing;
+use koogallery_core::produce::ProduceConfig;
+use proptest::prelude::*;
+
+const LINES: u8 = 3;
+
+fn step() -> impl Strategy<Value = Step> {
+    let honest = prop_oneof![
+        3 => (0..LINES).prop_map(Step::New),
+        2 => (0..LINES).prop_map(Step::Query),
+        2 => (0..LINES, 0..3u8).prop_map(|(n, o)| Step::Renew(n, o)),
+        2 => (0..LINES).prop_map(Step::Freeze),
+        2 => (0..LINES).prop_map(Step::Unfreeze),
+        1 => (0..LINES, 0..3u8).prop_map(|(n, o)| Step::Upgrade(n, o)),
+        1 => (0..LINES).prop_map(Step::Release),
+    ];
+    prop_oneof![
+        12 => honest.clone(),
+        1 => Just(Step::Replay),
+        1 => honest.clone().prop_map(|s| Step::Forged(Box::new(s))),
+        1 => honest.prop_map(|s| Step::Stale(Box::new(s))),
+    ]
+}
+
+fn endpoint() -> NativeEndpoint {
+    let keys = KeyRing::parse_list(AK).unwrap_or_else(|_| unreachable!());
+    NativeEndpoint::new(ProduceConfig::new(keys), 1_700_000_000_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn random_lifecycles_match_the_model(steps in proptest::collection::vec(step(), 1..40)) {
+        let ep = endpoint();
+        if let Err(e) = check(&ep, LINES, &steps) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+#[test]
+fn a_hand_written_sequence_matches_the_model() {
+    let steps = vec![
+        Step::New(0),
+        Step::New(0),
+        Step::Replay,
+        Step::Renew(0, 1),
+        Step::Renew(0, 1),
+        Step::Freeze(0),
+        Step::Forged(Box::new(Step::Release(0))),
+        Step::Unfreeze(0),
+        Step::Stale(Box::new(Step::Release(0))),
+        Step::Replay,
+        Step::Release(0),
+        Step::New(0),
+        Step::Unfreeze(0),
+        Step::Query(0),
+        Step::Query(1),
+        Step::Release(2),
+    ];
+    assert_eq!(check(&endpoint(), LINES, &steps), Ok(()));
+}
