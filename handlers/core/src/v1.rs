@@ -47,8 +47,8 @@ pub const MAX_PLAINTEXT_BYTES: usize = 79;
 /// Length of `iv + Base64(AES-CBC-PKCS5(plaintext))` for a plaintext of `plaintext_bytes` UTF-8 bytes, so credential
 /// generators can stay under the limit before encrypting.
 pub fn ciphertext_len(plaintext_bytes: usize) -> usize {
-    let padded = (plaintext_bytes / 16 + 1) * 16;
-    16 + padded.div_ceil(3) * 4
+    let padded = (plaintext_bytes / 16).saturating_add(1).saturating_mul(16);
+    padded.div_ceil(3).saturating_mul(4).saturating_add(16)
 }
 
 /// Checks an `iv + base64` ciphertext against the 128-character limit.

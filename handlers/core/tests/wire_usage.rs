@@ -88,9 +88,12 @@ fn begin_time_older_than_21_days_is_refused() {
     );
 }
 
+/// A change that breaks one field of a record.
+type Mutation = Box<dyn Fn(&mut UsageRecord)>;
+
 #[test]
 fn record_fields_are_named() {
-    let cases: Vec<(Box<dyn Fn(&mut UsageRecord)>, FieldError)> = vec![
+    let cases: Vec<(Mutation, FieldError)> = vec![
         (Box::new(|r| r.instance_id.clear()), FieldError::missing("usage_records[1].instance_id")),
         (Box::new(|r| r.instance_id = "i".repeat(65)), FieldError::too_long("usage_records[1].instance_id", 64, 65)),
         (Box::new(|r| r.metering_sn.clear()), FieldError::missing("usage_records[1].metering_sn")),

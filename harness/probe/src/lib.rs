@@ -28,12 +28,12 @@
 //! `500 variable error: <kind>`, an outbound error `502 outbound error: <ErrorCode debug>`.
 
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, IntoResponse, Method, Request, StatusCode};
+use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, IntoResponse, Method, Request, StatusCode};
 use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables::Error as VarError;
 
 /// A plain-text answer: status, extra headers, body.
-type Answer = (StatusCode, HeaderMap, Vec<u8>);
+type Answer = (StatusCode, HeaderMap, FullBody<bytes::Bytes>);
 
 /// The component's entry point: read the request, dispatch on the path info, answer in plain text.
 #[spin_sdk::http_service]
@@ -66,7 +66,7 @@ async fn handle(req: Request) -> impl IntoResponse {
 
 /// Builds a plain-text answer without extra headers.
 fn text(status: StatusCode, body: impl Into<Vec<u8>>) -> Answer {
-    (status, HeaderMap::new(), body.into())
+    (status, HeaderMap::new(), FullBody::new(bytes::Bytes::from(body.into())))
 }
 
 /// Reads one header as UTF-8 text.
@@ -201,7 +201,7 @@ async fn outbound(q: &Query, body: Vec<u8>) -> Answer {
         .method(method)
         .uri(url)
         .header("x-probe", "1")
-        .body(spin_sdk::http::FullBody::new(bytes::Bytes::from(body)))
+        .body(FullBody::new(bytes::Bytes::from(body)))
     {
         Ok(r) => r,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad url: {e}")),
@@ -251,7 +251,7 @@ fn echo(method: &Method, headers: &HeaderMap, body: Vec<u8>) -> Answer {
     if let Ok(m) = HeaderValue::from_str(method.as_str()) {
         out.insert("x-method", m);
     }
-    (StatusCode::OK, out, body)
+    (StatusCode::OK, out, FullBody::new(bytes::Bytes::from(body)))
 }
 
 async fn identify(path_info: &str) -> Answer {
