@@ -1,6 +1,6 @@
-#![allow(missing_docs)] // criterion_group! generates undocumented items
 //! Per-activity cost of the production interface, natively (no Wasm): verify, parse, apply, store, serialise, sign.
 //! Compare with the same requests through the Wasm component (`harness bench`).
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::cell::Cell;
 
