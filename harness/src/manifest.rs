@@ -255,7 +255,7 @@ enum RawRoute {
 #[serde(untagged)]
 enum RawSource {
     Path(String),
-    Remote(toml::Table),
+    Remote(#[allow(dead_code, reason = "only its presence matters: URL sources are rejected")] toml::Table),
 }
 
 #[derive(Deserialize)]

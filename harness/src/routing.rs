@@ -197,7 +197,7 @@ impl RouteMatch<'_> {
             ("spin-full-url", format!("{scheme}://{host}{path_and_query}")),
             ("spin-path-info", self.path_info.clone()),
             ("spin-matched-route", self.route.based_route.clone()),
-            ("spin-base-path", self.base.clone()),
+            ("spin-base-path", self.base.to_owned()),
             ("spin-raw-component-route", self.route.raw_route.clone()),
             (
                 "spin-component-route",

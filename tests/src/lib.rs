@@ -5,9 +5,11 @@
 mod native;
 pub mod model;
 mod scenario;
+mod wasm;
 
 pub use native::NativeEndpoint;
 pub use scenario::{Lifecycle, code, json};
+pub use wasm::{WasmEndpoint, WasmOptions, from_http, to_http, workspace_root};
 
 use koogallery_core::http::{Inbound, Outbound};
 

@@ -21,7 +21,7 @@
 //! | `/out?url=U[&method=M]` | outbound request (body forwarded) | 200 `status=<code>\n<body>` |
 //! | `/time` | `SystemTime::now()` | 200 milliseconds since the epoch |
 //! | `/headers` | echo the `spin-*` request headers | 200 `name: value` lines, sorted |
-//! | `/echo` | echo the body; `x-echo-<name>` request headers come back as `<name>` response headers | 200 |
+//! | `/echo` | echo the body; `x-echo-<name>` request headers come back as `<name>` response headers, the raw query as `x-query`, the method as `x-method` | 200 |
 //! | anything else | identify the component | 200 `component=<component_name variable> path-info=<..>` |
 //!
 //! Failures are answered, never trapped: a key-value error is `500 kv error: <kind>`, a variables error
@@ -59,7 +59,7 @@ async fn handle(req: Request) -> impl IntoResponse {
         "/out" => outbound(&q, body).await,
         "/time" => time(),
         "/headers" => echo_spin_headers(&headers),
-        "/echo" => echo(&method, &headers, body),
+        "/echo" => echo(&method, &query, &headers, body),
         _ => identify(&path_info).await,
     }
 }
@@ -239,7 +239,7 @@ fn echo_spin_headers(headers: &HeaderMap) -> Answer {
     text(StatusCode::OK, lines.join("\n"))
 }
 
-fn echo(method: &Method, headers: &HeaderMap, body: Vec<u8>) -> Answer {
+fn echo(method: &Method, query: &str, headers: &HeaderMap, body: Vec<u8>) -> Answer {
     let mut out = HeaderMap::new();
     for (name, value) in headers {
         if let Some(rest) = name.as_str().strip_prefix("x-echo-")
@@ -250,6 +250,9 @@ fn echo(method: &Method, headers: &HeaderMap, body: Vec<u8>) -> Answer {
     }
     if let Ok(m) = HeaderValue::from_str(method.as_str()) {
         out.insert("x-method", m);
+    }
+    if let Ok(q) = HeaderValue::from_str(query) {
+        out.insert("x-query", q);
     }
     (StatusCode::OK, out, FullBody::new(bytes::Bytes::from(body)))
 }

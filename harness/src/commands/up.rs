@@ -1,0 +1,91 @@
+//! `harness up`: serve the application over HTTP, mirroring `spin up`.
+
+use crate::app::AppBuilder;
+use crate::exit_codes;
+use anyhow::Context as _;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Serve the application over HTTP, like `spin up`.
+///
+/// Variables come from `--variable name=value`, then `SPIN_VARIABLE_<NAME>`, then the manifest defaults. Without a
+/// runtime config the `default` key-value store is the file `<manifest dir>/.spin/key_value.redb`.
+#[derive(Debug, Args)]
+pub struct UpCommand {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// The application manifest (or its directory).
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    pub from: PathBuf,
+    /// A runtime config file with `[key_value_store.<label>]` sections.
+    #[arg(long = "runtime-config-file")]
+    pub runtime_config_file: Option<PathBuf>,
+    /// Set an application variable (repeatable).
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    pub variables: Vec<String>,
+    /// Requests served at once (more wait); sizes the instance pool.
+    #[arg(long, default_value_t = 128)]
+    pub max_concurrency: u32,
+    /// Do not use wasmtime's on-disk compilation cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl UpCommand {
+    /// Validates everything, loads the components, binds, prints the routes, serves until Ctrl-C / SIGTERM.
+    ///
+    /// # Errors
+    /// Configuration, load and bind errors (see [`crate::exit_codes`]).
+    pub fn execute(self) -> anyhow::Result<i32> {
+        let started = Instant::now();
+        let manifest = super::manifest_path(&self.from);
+        let rt = super::runtime()?;
+        rt.block_on(async move {
+            let mut builder = AppBuilder::from_manifest(&manifest)
+                .variable_flags(&self.variables)
+                .strict(true)
+                .default_store_file(true)
+                .guest_stdio(true)
+                .max_concurrency(self.max_concurrency)
+                .compile_cache(!self.no_cache);
+            if let Some(rc) = &self.runtime_config_file {
+                builder = builder.runtime_config_file(rc);
+            }
+            let app = builder.build().await.with_context(|| format!("cannot load {}", manifest.display()))?;
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", self.listen))?;
+            let local = listener.local_addr().with_context(|| format!("listener on {}", self.listen))?;
+
+            for (label, backend) in app.store_descriptions() {
+                tracing::info!(label = %label, backend = %backend, "key-value store");
+            }
+            for (name, source) in app.variable_sources() {
+                let source = source.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}").to_lowercase());
+                tracing::debug!(variable = %name, source = %source, "variable");
+            }
+            println!("Logging component stdio to the console");
+            println!();
+            println!("Serving http://{local}");
+            println!("Available Routes:");
+            for route in app.router().routes() {
+                let shown = route.display_route();
+                let (path, suffix) = match shown.strip_suffix(" (wildcard)") {
+                    Some(p) => (p.to_owned(), " (wildcard)"),
+                    None => (shown.clone(), ""),
+                };
+                println!("  {}: http://{local}{path}{suffix}", route.component());
+            }
+            tracing::info!(
+                startup_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+                "ready"
+            );
+            crate::server::serve(app, listener, crate::server::shutdown_signal()).await;
+            tracing::info!("stopped");
+            anyhow::Ok(exit_codes::SUCCESS)
+        })
+    }
+}

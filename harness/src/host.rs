@@ -1,0 +1,180 @@
+//! The per-request host state and the Spin interfaces (`spin:key-value@3.0.0`, `spin:variables@3.0.0`).
+//!
+//! Invariant: a `HostState` lives for exactly one request (one `Store`, one instance); everything shared between
+//! requests (store backends, variable values, allow-lists) sits behind `Arc`s in [`ComponentContext`].
+
+use crate::kv::KvBackend;
+use crate::outbound::OutboundHooks;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use wasmtime::component::{Accessor, HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "spin-host",
+        imports: { "spin:key-value/key-value.[method]store.get-keys": trappable },
+        with: { "spin:key-value/key-value.store": super::OpenStore },
+    });
+}
+
+use bindings::spin::key_value::key_value::{self as skv, Error as KvWitError};
+use bindings::spin::variables::variables::{self as svar, Error as VarWitError};
+
+/// What a component may do, shared by all its requests.
+pub(crate) struct ComponentContext {
+    /// The component id.
+    pub(crate) id: Arc<str>,
+    /// `key_value_stores` from the manifest.
+    pub(crate) kv_labels: BTreeSet<String>,
+    /// Every configured store, by label (shared by all components, as in Spin).
+    pub(crate) stores: Arc<BTreeMap<String, Arc<dyn KvBackend>>>,
+    /// The component's variables, rendered; an error is the message the guest gets as `undefined`.
+    pub(crate) variables: BTreeMap<String, Result<String, String>>,
+}
+
+/// The data of one request's `Store`.
+pub(crate) struct HostState {
+    pub(crate) table: ResourceTable,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) hooks: OutboundHooks,
+    pub(crate) component: Arc<ComponentContext>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// What a guest `store` handle points at.
+pub struct OpenStore {
+    backend: Arc<dyn KvBackend>,
+}
+
+/// `HasData` marker for the Spin interfaces.
+struct Spin;
+
+impl HasData for Spin {
+    type Data<'a> = &'a mut HostState;
+}
+
+/// Adds WASI (p2 for Rust std, p3), `wasi:http@0.3.0` and the Spin interfaces to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi::p3::add_to_linker(linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(linker)?;
+    skv::add_to_linker::<HostState, Spin>(linker, |s| s)?;
+    svar::add_to_linker::<HostState, Spin>(linker, |s| s)?;
+    Ok(())
+}
+
+fn other(e: impl std::fmt::Display) -> KvWitError {
+    KvWitError::Other(e.to_string())
+}
+
+/// The backend behind a guest handle.
+fn backend<T>(acc: &Accessor<T, Spin>, h: &Resource<OpenStore>) -> Result<Arc<dyn KvBackend>, KvWitError> {
+    acc.with(|mut view| {
+        let host = view.get();
+        host.table.get(h).map(|s| Arc::clone(&s.backend)).map_err(other)
+    })
+}
+
+impl skv::Host for &mut HostState {}
+
+impl skv::HostStore for &mut HostState {
+    fn drop(&mut self, h: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl<T> skv::HostStoreWithStore<T> for Spin {
+    async fn open(acc: &Accessor<T, Self>, label: String) -> Result<Resource<OpenStore>, KvWitError> {
+        acc.with(|mut view| {
+            let host = view.get();
+            if !host.component.kv_labels.contains(&label) {
+                tracing::debug!(component = %host.component.id, label = %label, "key-value store access denied");
+                return Err(KvWitError::AccessDenied);
+            }
+            let Some(backend) = host.component.stores.get(&label) else {
+                return Err(KvWitError::NoSuchStore);
+            };
+            let backend = Arc::clone(backend);
+            host.table.push(OpenStore { backend }).map_err(|_| KvWitError::StoreTableFull)
+        })
+    }
+
+    async fn get(
+        acc: &Accessor<T, Self>,
+        h: Resource<OpenStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, KvWitError> {
+        backend(acc, &h)?.get(&key).await.map_err(other)
+    }
+
+    async fn set(acc: &Accessor<T, Self>, h: Resource<OpenStore>, key: String, value: Vec<u8>) -> Result<(), KvWitError> {
+        backend(acc, &h)?.set(&key, &value).await.map_err(other)
+    }
+
+    async fn delete(acc: &Accessor<T, Self>, h: Resource<OpenStore>, key: String) -> Result<(), KvWitError> {
+        backend(acc, &h)?.delete(&key).await.map_err(other)
+    }
+
+    async fn exists(acc: &Accessor<T, Self>, h: Resource<OpenStore>, key: String) -> Result<bool, KvWitError> {
+        backend(acc, &h)?.exists(&key).await.map_err(other)
+    }
+
+    async fn get_keys(
+        acc: &Accessor<T, Self>,
+        h: Resource<OpenStore>,
+    ) -> wasmtime::Result<(
+        wasmtime::component::StreamReader<String>,
+        wasmtime::component::FutureReader<Result<(), KvWitError>>,
+    )> {
+        let (keys, result) = match backend(acc, &h) {
+            Ok(b) => match b.get_keys().await {
+                Ok(keys) => (keys, Ok(())),
+                Err(e) => (Vec::new(), Err(other(e))),
+            },
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        acc.with(|mut view| {
+            let stream = wasmtime::component::StreamReader::new(&mut view, keys)?;
+            let future =
+                wasmtime::component::FutureReader::new(&mut view, async move { Ok::<_, wasmtime::Error>(result) })?;
+            Ok((stream, future))
+        })
+    }
+}
+
+impl svar::Host for &mut HostState {}
+
+impl<T> svar::HostWithStore<T> for Spin {
+    async fn get(acc: &Accessor<T, Self>, name: String) -> Result<String, VarWitError> {
+        acc.with(|mut view| {
+            let host = view.get();
+            if !crate::template::is_valid_variable_name(&name) {
+                return Err(VarWitError::InvalidName(format!("{name:?} is not a valid variable name")));
+            }
+            match host.component.variables.get(&name) {
+                Some(Ok(v)) => Ok(v.clone()),
+                Some(Err(message)) => Err(VarWitError::Undefined(message.clone())),
+                None => Err(VarWitError::Undefined(format!(
+                    "variable `{name}` is not in [component.{}.variables]",
+                    host.component.id
+                ))),
+            }
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! The HTTP/1.1 front end of `harness up`: hyper 1 over a bound listener, one task per connection, graceful stop.
+//!
+//! Each request is read whole (up to [`MAX_BODY_BYTES`]), served by [`App::serve`], and logged with `tracing`:
+//! method, path (never the query string), route, component, status, latency. Bodies are never logged.
+
+use crate::app::App;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Largest request body accepted; larger requests get `413`.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// How long in-flight requests may take to finish after a stop signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn plain(status: u16, text: &'static str) -> http::Response<Full<Bytes>> {
+    let mut r = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+async fn handle(app: App, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            tracing::warn!(%method, %path, status = 413, "request body too large or unreadable");
+            return plain(413, "Payload Too Large");
+        }
+    };
+    match app.serve(http::Request::from_parts(parts, body), peer).await {
+        Ok(served) => {
+            let status = served.response.status().as_u16();
+            tracing::info!(
+                %method,
+                %path,
+                route = served.route.as_deref().unwrap_or("-"),
+                component = served.component.as_deref().unwrap_or("-"),
+                status,
+                latency_ms = format!("{:.3}", start.elapsed().as_secs_f64() * 1000.0),
+                "request"
+            );
+            served.response.map(Full::new)
+        }
+        Err(e) => {
+            tracing::error!(
+                %method,
+                %path,
+                status = 500,
+                latency_ms = format!("{:.3}", start.elapsed().as_secs_f64() * 1000.0),
+                error = %format!("{e:#}"),
+                "request failed"
+            );
+            plain(500, "Internal Server Error")
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish their current request
+/// (up to [`DRAIN_TIMEOUT`]).
+pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let app = app.clone();
+                let mut stop = stop_rx.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req| {
+                        let app = app.clone();
+                        async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
+                    });
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let mut conn = std::pin::pin!(conn);
+                    let result = tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, %peer, "connection closed with an error");
+                    }
+                });
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = stop_tx.send(true);
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(connections = open, "draining open connections");
+    }
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}; closing them");
+        connections.abort_all();
+    }
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

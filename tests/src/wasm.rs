@@ -1,0 +1,124 @@
+//! The `produce` component running in the harness (wasmtime), with a memory store and a virtual clock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use harness::{App, MemoryKv, OutboundHandler, VirtualClock};
+use koogallery_core::http::{Inbound, Outbound};
+
+use crate::{AK, Endpoint};
+
+/// The workspace root (where `spin.toml` and `target/` are).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The production interface through the Wasm component, exactly as `harness up` serves it.
+pub struct WasmEndpoint {
+    app: Arc<App>,
+    kv: MemoryKv,
+    clock: VirtualClock,
+    rt: tokio::runtime::Runtime,
+}
+
+/// How to build a [`WasmEndpoint`].
+pub struct WasmOptions {
+    /// Application variables (`access_keys` defaults to [`AK`]).
+    pub variables: Vec<(String, String)>,
+    /// Initial wall clock (ms epoch).
+    pub now_ms: u64,
+    /// In-process answers to outbound calls (the seller's backend).
+    pub outbound: Option<Arc<dyn OutboundHandler>>,
+}
+
+impl Default for WasmOptions {
+    fn default() -> Self {
+        Self { variables: vec![], now_ms: 1_700_000_000_000, outbound: None }
+    }
+}
+
+impl WasmEndpoint {
+    /// Loads `spin.toml` from the workspace root with `opts`.
+    ///
+    /// # Errors
+    /// When the component is not built (`scripts/test` builds it first) or the manifest does not load.
+    pub fn new(opts: WasmOptions) -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let kv = MemoryKv::new();
+        let clock = VirtualClock::at_ms(opts.now_ms);
+        let manifest = workspace_root().join("spin.toml");
+        let mut builder = App::builder(manifest)
+            .env_vars(std::iter::empty::<(String, String)>())
+            .variable("access_keys", AK)
+            .kv(kv.clone())
+            .clock(clock.clone());
+        for (k, v) in opts.variables {
+            builder = builder.variable(k, v);
+        }
+        if let Some(handler) = opts.outbound {
+            builder = builder.outbound(handler);
+        }
+        let app = rt.block_on(builder.build()).map_err(|e| {
+            anyhow::anyhow!("{e} (build the components first: cargo build --profile wasm --target wasm32-wasip2 -p produce)")
+        })?;
+        Ok(Self { app: Arc::new(app), kv, clock, rt })
+    }
+
+    /// The shared app, for concurrent sends from the test.
+    pub fn app(&self) -> Arc<App> {
+        Arc::clone(&self.app)
+    }
+
+    /// The store behind the component.
+    pub fn kv(&self) -> &MemoryKv {
+        &self.kv
+    }
+
+    /// The runtime the app runs on.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+}
+
+/// Turns an [`Inbound`] into the request the harness serves.
+pub fn to_http(req: &Inbound) -> http::Request<Bytes> {
+    let uri = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
+    let mut builder = http::Request::builder().method(req.method.as_str()).uri(uri);
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(Bytes::from(req.body.clone())).unwrap_or_else(|_| http::Request::new(Bytes::new()))
+}
+
+/// Turns the harness's response into an [`Outbound`].
+pub fn from_http(resp: http::Response<Bytes>) -> Outbound {
+    let headers = resp
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .collect();
+    Outbound { status: resp.status().as_u16(), headers, body: resp.into_body().to_vec() }
+}
+
+impl Endpoint for WasmEndpoint {
+    fn send(&self, req: &Inbound) -> Outbound {
+        match self.rt.block_on(self.app.send(to_http(req))) {
+            Ok(resp) => from_http(resp),
+            // A trap or host error is a finding: surface it as a non-conforming answer.
+            Err(e) => Outbound { status: 599, headers: vec![], body: format!("harness error: {e:#}").into_bytes() },
+        }
+    }
+    fn set_now(&self, ms: u64) {
+        self.clock.set_ms(ms);
+    }
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+    fn keys(&self) -> Vec<String> {
+        self.kv.keys()
+    }
+    fn value(&self, key: &str) -> Option<Vec<u8>> {
+        self.kv.value(key)
+    }
+}
