@@ -5,7 +5,9 @@
 //!
 //! 1. Start from the manifest: [`AppBuilder::from_manifest`].
 //! 2. Configure what the test controls: variables, key-value stores, the guest's wall clock, an outbound handler.
-//! 3. [`AppBuilder::build`] validates everything, compiles the components and returns an [`App`].
+//! 3. [`AppBuilder::build`] validates everything, compiles the components and returns an [`App`]. A component
+//!    file is compiled once per process (keyed by path, size and modification time), so building many apps (one
+//!    per test or cassette) costs one compilation.
 //! 4. [`App::send`] routes a request as Spin would (adding the `spin-*` headers) and returns the whole response.
 //!    `App` is `Clone + Send + Sync`; requests can run concurrently from many tasks.
 //!
@@ -38,10 +40,10 @@ use crate::variables::{Resolver, VariableError, VariableSource};
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -333,7 +335,7 @@ impl AppBuilder {
         }
         let stores = Arc::new(stores);
 
-        let engine = new_engine(self.max_concurrency, self.compile_cache)?;
+        let engine = shared_engine(self.max_concurrency, self.compile_cache)?;
         let mut linker = Linker::<HostState>::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
 
@@ -365,7 +367,7 @@ impl AppBuilder {
                 path: c.source.clone(),
                 message: format!("{e:#}"),
             };
-            let compiled = Component::from_file(&engine, &c.source).map_err(load_err)?;
+            let compiled = compile(&engine, (self.max_concurrency, self.compile_cache), &c.source).map_err(load_err)?;
             let pre = linker.instantiate_pre(&compiled).map_err(load_err)?;
             let pre = ServicePre::new(pre).map_err(load_err)?;
             let ctx = ComponentContext {
@@ -465,7 +467,41 @@ fn open_stores(
     Ok((stores, memory, described))
 }
 
-/// One engine for the app: pooling allocator sized for `concurrency` simultaneous instances.
+/// Engine settings that distinguish engines: pool size and on-disk cache.
+type EngineKey = (u32, bool);
+
+/// The process's engine for `key`, created on first use. Sharing engines lets every [`App`] in a process (each
+/// test, each cassette) reuse compiled components.
+fn shared_engine(concurrency: u32, cache: bool) -> Result<Engine, BuildError> {
+    static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Engine>>> = OnceLock::new();
+    let mut engines = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(e) = engines.get(&(concurrency, cache)) {
+        return Ok(e.clone());
+    }
+    let engine = new_engine(concurrency, cache)?;
+    engines.insert((concurrency, cache), engine.clone());
+    Ok(engine)
+}
+
+/// `path` compiled for `engine`, compiled at most once per process per file version (path, size, mtime).
+fn compile(engine: &Engine, key: EngineKey, path: &Path) -> wasmtime::Result<Component> {
+    type ComponentKey = (EngineKey, PathBuf, u64, Option<std::time::SystemTime>);
+    static COMPONENTS: OnceLock<Mutex<HashMap<ComponentKey, Component>>> = OnceLock::new();
+    let meta = std::fs::metadata(path)?;
+    let canonical = std::fs::canonicalize(path)?;
+    let k = (key, canonical, meta.len(), meta.modified().ok());
+    let mut components = COMPONENTS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(c) = components.get(&k) {
+        return Ok(c.clone());
+    }
+    let started = std::time::Instant::now();
+    let component = Component::from_file(engine, path)?;
+    tracing::debug!(path = %path.display(), compile_ms = started.elapsed().as_millis(), "component compiled");
+    components.insert(k, component.clone());
+    Ok(component)
+}
+
+/// A new engine: pooling allocator sized for `concurrency` simultaneous instances.
 fn new_engine(concurrency: u32, cache: bool) -> Result<Engine, BuildError> {
     let mut config = Config::new();
     config.wasm_component_model_async(true);

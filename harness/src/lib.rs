@@ -13,15 +13,23 @@
 //! * [`app`]: engine, pre-instantiated components, one instance per request.
 //! * [`kv`]: key-value backends (memory, file, Redis); [`outbound`]: allow-list, handler, recorder;
 //!   [`clock`]: the guest's wall clock.
-//! * [`cli`], [`commands`], [`exit_codes`]: the `harness` binary.
+//! * [`cli`], [`commands`], [`exit_codes`], [`server`]: the `harness` binary; [`signing`], [`samples`],
+//!   [`cassette`]: `sign` and `replay`.
 
 pub mod app;
+pub mod cassette;
+pub mod cli;
 pub mod clock;
+pub mod commands;
+pub mod exit_codes;
 pub mod kv;
 pub mod manifest;
 pub mod outbound;
 pub mod routing;
 pub mod runtime_config;
+pub mod samples;
+pub mod server;
+pub mod signing;
 pub mod template;
 pub mod variables;
 

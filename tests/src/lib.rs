@@ -2,8 +2,8 @@
 //! and a Wasm implementation (the `produce` component in the harness), so every scenario runs against both and the
 //! two must agree.
 
-mod native;
 pub mod model;
+mod native;
 mod scenario;
 mod wasm;
 

@@ -67,12 +67,22 @@ fn expire_text(o: u8) -> String {
 
 fn body(step: &Step, business: u64) -> Value {
     match step {
-        Step::New(n) => json!({"activity":"newInstance","orderId":ORDER,"orderLineId":line(*n),"businessId":format!("b-{business}"),"testFlag":"0"}),
+        Step::New(n) => {
+            json!({"activity":"newInstance","orderId":ORDER,"orderLineId":line(*n),"businessId":format!("b-{business}"),"testFlag":"0"})
+        }
         Step::Query(n) => json!({"activity":"queryInstance","instanceId":instance_id(*n),"testFlag":"0"}),
-        Step::Renew(n, o) => json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":format!("RN{o}"),"orderLineId":format!("RN{o}-000001"),"instanceId":instance_id(*n),"expireTime":expire_text(*o),"testFlag":"0"}),
-        Step::Freeze(n) => json!({"activity":"updateInstanceStatus","instanceId":instance_id(*n),"status":"FREEZE","testFlag":"0"}),
-        Step::Unfreeze(n) => json!({"activity":"updateInstanceStatus","instanceId":instance_id(*n),"status":"UNFREEZE","testFlag":"0"}),
-        Step::Upgrade(n, o) => json!({"activity":"upgradeInstance","instanceId":instance_id(*n),"orderId":format!("UP{o}"),"orderLineId":format!("UP{o}-000001"),"testFlag":"0"}),
+        Step::Renew(n, o) => {
+            json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":format!("RN{o}"),"orderLineId":format!("RN{o}-000001"),"instanceId":instance_id(*n),"expireTime":expire_text(*o),"testFlag":"0"})
+        }
+        Step::Freeze(n) => {
+            json!({"activity":"updateInstanceStatus","instanceId":instance_id(*n),"status":"FREEZE","testFlag":"0"})
+        }
+        Step::Unfreeze(n) => {
+            json!({"activity":"updateInstanceStatus","instanceId":instance_id(*n),"status":"UNFREEZE","testFlag":"0"})
+        }
+        Step::Upgrade(n, o) => {
+            json!({"activity":"upgradeInstance","instanceId":instance_id(*n),"orderId":format!("UP{o}"),"orderLineId":format!("UP{o}-000001"),"testFlag":"0"})
+        }
         Step::Release(n) => json!({"activity":"releaseInstance","instanceId":instance_id(*n),"testFlag":"0"}),
         Step::Replay | Step::Forged(_) | Step::Stale(_) => json!({}),
     }
@@ -147,7 +157,11 @@ fn expected(model: &BTreeMap<u8, Inst>, step: &Step) -> &'static str {
             _ => "000003",
         },
         Step::Renew(n, _) | Step::Freeze(n) | Step::Unfreeze(n) | Step::Upgrade(n, _) => {
-            if inst(n).is_some() { "000000" } else { "000003" }
+            if inst(n).is_some() {
+                "000000"
+            } else {
+                "000003"
+            }
         }
         Step::Replay | Step::Forged(_) | Step::Stale(_) => "000001",
     }

@@ -60,7 +60,9 @@ impl WasmEndpoint {
             builder = builder.outbound(handler);
         }
         let app = rt.block_on(builder.build()).map_err(|e| {
-            anyhow::anyhow!("{e} (build the components first: cargo build --profile wasm --target wasm32-wasip2 -p produce)")
+            anyhow::anyhow!(
+                "{e} (build the components first: cargo build --profile wasm --target wasm32-wasip2 -p produce)"
+            )
         })?;
         Ok(Self { app: Arc::new(app), kv, clock, rt })
     }

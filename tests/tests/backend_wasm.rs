@@ -49,7 +49,8 @@ fn failing_then_recovering_backend_gets_every_event_once_with_a_stable_id() {
         Err(e) => panic!("{e:#}"),
     };
     let signer = Lifecycle::default();
-    let created = signer.send(&ep, &j!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b1"}));
+    let created = signer
+        .send(&ep, &j!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b1"}));
     assert_eq!(code(&created), "000000");
     let id = json(&created)["instanceId"].as_str().unwrap_or("").to_owned();
 
@@ -57,7 +58,8 @@ fn failing_then_recovering_backend_gets_every_event_once_with_a_stable_id() {
     let query = j!({"activity":"queryInstance","instanceId":id});
     assert_eq!(code(&signer.send(&ep, &query)), "000004");
     assert_eq!(code(&signer.send(&ep, &query)), "000004");
-    let retry = signer.send(&ep, &j!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b2"}));
+    let retry = signer
+        .send(&ep, &j!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b2"}));
     assert_eq!(json(&retry)["instanceId"].as_str(), Some(id.as_str()));
     assert!(backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
 

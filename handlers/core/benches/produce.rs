@@ -36,7 +36,10 @@ fn bench(c: &mut Criterion) {
     let v2 = |body: String| -> Inbound { mp.v2("/produce", body.as_bytes(), NOW, &format!("{:064X}", next())) };
     let run = |req: Inbound| pollster::block_on(handle(&req, &cfg, &ctx));
 
-    let created = run(v2(r#"{"activity":"newInstance","businessId":"b","orderId":"CSB","orderLineId":"CSB-000001","testFlag":"0"}"#.into()));
+    let created = run(v2(
+        r#"{"activity":"newInstance","businessId":"b","orderId":"CSB","orderLineId":"CSB-000001","testFlag":"0"}"#
+            .into(),
+    ));
     let body: serde_json::Value = serde_json::from_slice(&created.response.body).expect("json");
     let id = body["instanceId"].as_str().expect("instanceId").to_owned();
 
@@ -45,20 +48,28 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter_batched(|| v2(body(next())), run, BatchSize::SmallInput));
     };
     case("newInstance_new_order", &|n| {
-        format!(r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CS{n}","orderLineId":"CS{n}-000001","testFlag":"0"}}"#)
+        format!(
+            r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CS{n}","orderLineId":"CS{n}-000001","testFlag":"0"}}"#
+        )
     });
     case("newInstance_retry", &|n| {
-        format!(r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CSB","orderLineId":"CSB-000001","testFlag":"0"}}"#)
+        format!(
+            r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CSB","orderLineId":"CSB-000001","testFlag":"0"}}"#
+        )
     });
     case("queryInstance", &|_| format!(r#"{{"activity":"queryInstance","instanceId":"{id}","testFlag":"0"}}"#));
     case("refreshInstance", &|n| {
-        format!(r#"{{"activity":"refreshInstance","expireTime":"20301124023618","instanceId":"{id}","orderId":"R{n}","orderLineId":"R{n}-1","scene":"RENEWAL","testFlag":"0"}}"#)
+        format!(
+            r#"{{"activity":"refreshInstance","expireTime":"20301124023618","instanceId":"{id}","orderId":"R{n}","orderLineId":"R{n}-1","scene":"RENEWAL","testFlag":"0"}}"#
+        )
     });
     case("updateInstanceStatus", &|n| {
         let status = if n % 2 == 0 { "FREEZE" } else { "UNFREEZE" };
         format!(r#"{{"activity":"updateInstanceStatus","instanceId":"{id}","status":"{status}","testFlag":"0"}}"#)
     });
-    case("releaseInstance_unknown", &|n| format!(r#"{{"activity":"releaseInstance","instanceId":"x{n}","testFlag":"0"}}"#));
+    case("releaseInstance_unknown", &|n| {
+        format!(r#"{{"activity":"releaseInstance","instanceId":"x{n}","testFlag":"0"}}"#)
+    });
     group.bench_function("rejected_bad_signature", |b| {
         b.iter_batched(
             || {

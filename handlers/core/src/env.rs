@@ -20,9 +20,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }
 
@@ -100,7 +98,12 @@ pub trait Backend {
 pub struct NoBackend;
 
 impl Backend for NoBackend {
-    async fn post(&self, _url: &str, _headers: &[(String, String)], _body: &[u8]) -> Result<OutboundReply, OutboundError> {
+    async fn post(
+        &self,
+        _url: &str,
+        _headers: &[(String, String)],
+        _body: &[u8],
+    ) -> Result<OutboundReply, OutboundError> {
         Err(OutboundError::Denied)
     }
 }

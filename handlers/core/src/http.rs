@@ -143,7 +143,8 @@ mod tests {
 
     #[test]
     fn debug_never_prints_body_or_query() {
-        let i = Inbound { query: "signature=SECRET".into(), body: b"{\"password\":\"p\"}".to_vec(), ..Default::default() };
+        let i =
+            Inbound { query: "signature=SECRET".into(), body: b"{\"password\":\"p\"}".to_vec(), ..Default::default() };
         let s = format!("{i:?}");
         assert!(!s.contains("SECRET") && !s.contains("password"));
     }

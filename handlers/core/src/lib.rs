@@ -2,9 +2,9 @@
 
 // --- signing and credential crypto ---
 pub mod aes_cred;
-pub mod auth;
 pub mod agents_jwt;
 pub mod apig;
+pub mod auth;
 pub mod auth_token_v1;
 pub mod body_sign;
 pub mod canonical_json;
@@ -33,14 +33,14 @@ pub mod validate;
 
 // --- request handling, state and lifecycle ---
 pub mod env;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod lifecycle;
+pub mod marketplace;
 pub mod produce;
 pub mod store;
 pub mod webhook;
-pub mod marketplace;
-#[doc(hidden)]
-pub mod fuzzing;
 
 pub use auth::AuthError;
 pub use keys::{KeyRing, SecretKey};

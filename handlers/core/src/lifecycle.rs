@@ -313,12 +313,19 @@ pub fn apply(
                 Transition { record: Some(rec), changed: true, outcome: Outcome::Done, forwarded }
             }
             // Releasing something unknown is success (idempotent release); everything else needs an instance.
-            Event::Release { .. } => Transition { record: None, changed: false, outcome: Outcome::Done, forwarded: vec![] },
+            Event::Release { .. } => {
+                Transition { record: None, changed: false, outcome: Outcome::Done, forwarded: vec![] }
+            }
             _ => Transition { record: None, changed: false, outcome: Outcome::NotFound, forwarded: vec![] },
         };
     };
 
-    let unchanged = |rec: InstanceRecord| Transition { record: Some(rec), changed: false, outcome: Outcome::Done, forwarded: vec![] };
+    let unchanged = |rec: InstanceRecord| Transition {
+        record: Some(rec),
+        changed: false,
+        outcome: Outcome::Done,
+        forwarded: vec![],
+    };
 
     if let Some(key) = event.key()
         && rec.applied.contains(&key)
@@ -385,7 +392,11 @@ pub fn provisioned(rec: &mut InstanceRecord, app_info: StoredAppInfo, now_ms: u6
 }
 
 fn push_order_line(rec: &mut InstanceRecord, kind: String, order_id: &str, order_line_id: Option<&str>) {
-    rec.order_lines.push(OrderLineRef { kind, order_id: order_id.to_owned(), order_line_id: order_line_id.map(str::to_owned) });
+    rec.order_lines.push(OrderLineRef {
+        kind,
+        order_id: order_id.to_owned(),
+        order_line_id: order_line_id.map(str::to_owned),
+    });
     if rec.order_lines.len() > HISTORY_LIMIT {
         // Keep the creating line (index 0) and the most recent ones.
         rec.order_lines.remove(1);
@@ -530,8 +541,9 @@ mod tests {
     #[test]
     fn released_never_comes_back() {
         let rec = created(Provisioning::BuiltIn);
-        let released =
-            apply(Some(rec), "i-1", false, &Event::Release { order_id: None }, Provisioning::BuiltIn, 20).record.expect("r");
+        let released = apply(Some(rec), "i-1", false, &Event::Release { order_id: None }, Provisioning::BuiltIn, 20)
+            .record
+            .expect("r");
         for e in [create(), Event::Unfreeze, Event::Freeze, Event::Release { order_id: Some("U".into()) }] {
             let t = apply(Some(released.clone()), "i-1", false, &e, Provisioning::BuiltIn, 30);
             assert!(!t.changed, "{e:?}");
@@ -553,7 +565,13 @@ mod tests {
     fn history_is_bounded() {
         let mut rec = created(Provisioning::BuiltIn);
         for i in 0..200u64 {
-            let e = Event::Renew { order_id: format!("R{i}"), order_line_id: None, scene: "RENEWAL".into(), expire_ms: i, product_id: None };
+            let e = Event::Renew {
+                order_id: format!("R{i}"),
+                order_line_id: None,
+                scene: "RENEWAL".into(),
+                expire_ms: i,
+                product_id: None,
+            };
             rec = apply(Some(rec), "i-1", false, &e, Provisioning::BuiltIn, i).record.expect("r");
         }
         assert_eq!(rec.applied.len(), HISTORY_LIMIT);

@@ -88,7 +88,13 @@ pub struct Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "interface={} activity={} result={}", self.interface, self.activity.as_deref().unwrap_or("-"), self.result_code.as_str())?;
+        write!(
+            f,
+            "interface={} activity={} result={}",
+            self.interface,
+            self.activity.as_deref().unwrap_or("-"),
+            self.result_code.as_str()
+        )?;
         if let Some(id) = &self.instance_id {
             write!(f, " instance={id}")?;
         }
@@ -141,7 +147,14 @@ impl Reply {
             "resultCode": code.as_str(),
             "resultMsg": message,
         }));
-        Self { interface, activity: activity.map(log_safe), result_code: code, instance_id: None, reason: Some(message), body }
+        Self {
+            interface,
+            activity: activity.map(log_safe),
+            result_code: code,
+            instance_id: None,
+            reason: Some(message),
+            body,
+        }
     }
 
     /// A `{resultCode, resultMsg}` answer with the code's default message.

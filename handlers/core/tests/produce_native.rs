@@ -37,7 +37,12 @@ struct StubBackend {
 }
 
 impl Backend for StubBackend {
-    async fn post(&self, _url: &str, headers: &[(String, String)], body: &[u8]) -> Result<OutboundReply, OutboundError> {
+    async fn post(
+        &self,
+        _url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<OutboundReply, OutboundError> {
         if self.down.get() {
             return Err(OutboundError::Transport("connection refused".into()));
         }
@@ -135,7 +140,8 @@ fn documented_new_instance_vector_is_accepted_and_signed() {
 #[test]
 fn retries_with_new_business_ids_return_the_same_instance() {
     let w = World::built_in();
-    let ids: Vec<Value> = (0..5).map(|i| w.new_instance("CS1", "CS1-000001", &format!("b{i}"), "0")["instanceId"].clone()).collect();
+    let ids: Vec<Value> =
+        (0..5).map(|i| w.new_instance("CS1", "CS1-000001", &format!("b{i}"), "0")["instanceId"].clone()).collect();
     assert!(ids.iter().all(|id| *id == ids[0]));
     assert_eq!(w.instance_count(), 1);
     let other = w.new_instance("CS1", "CS1-000002", "b9", "0");
@@ -158,7 +164,10 @@ fn full_v2_lifecycle_built_in() {
     assert!(password.len() >= 12);
 
     for (activity, extra) in [
-        ("refreshInstance", serde_json::json!({"scene":"RENEWAL","orderId":"R1","orderLineId":"R1-1","expireTime":"20301124023618"})),
+        (
+            "refreshInstance",
+            serde_json::json!({"scene":"RENEWAL","orderId":"R1","orderLineId":"R1-1","expireTime":"20301124023618"}),
+        ),
         ("updateInstanceStatus", serde_json::json!({"status":"FREEZE"})),
         ("updateInstanceStatus", serde_json::json!({"status":"FREEZE"})),
         ("updateInstanceStatus", serde_json::json!({"status":"UNFREEZE"})),
@@ -186,7 +195,10 @@ fn unknown_instances() {
     let w = World::built_in();
     let refresh = serde_json::json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":"R","orderLineId":"R-1","instanceId":"nope","expireTime":"20301124023618"});
     assert_eq!(code(&w.v2(refresh)), "000003");
-    assert_eq!(code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":"nope","status":"FREEZE"}))), "000003");
+    assert_eq!(
+        code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":"nope","status":"FREEZE"}))),
+        "000003"
+    );
     assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":"nope,nope2"}))), "000003");
     // Release of something never created is success, and creates nothing.
     assert_eq!(code(&w.v2(serde_json::json!({"activity":"releaseInstance","instanceId":"nope"}))), "000000");
@@ -210,7 +222,8 @@ fn authentication_and_parameter_errors() {
     let good = w.mp.v2("/produce", body, T0, "N1");
 
     let mut tampered = good.clone();
-    tampered.body = br#"{"activity":"newInstance","businessId":"b","orderId":"CS2","orderLineId":"CS1-000001"}"#.to_vec();
+    tampered.body =
+        br#"{"activity":"newInstance","businessId":"b","orderId":"CS2","orderLineId":"CS1-000001"}"#.to_vec();
     assert_eq!(code(&w.send(&tampered).0), "000001");
 
     let strip = |name: &str| {
@@ -246,7 +259,8 @@ fn invalid_bodies_name_the_field() {
     assert!(missing_line["resultMsg"].as_str().unwrap_or("").contains("orderLineId"));
 
     let long = "x".repeat(65);
-    let too_long = w.v2(serde_json::json!({"activity":"newInstance","orderId":long,"orderLineId":"l","businessId":"b"}));
+    let too_long =
+        w.v2(serde_json::json!({"activity":"newInstance","orderId":long,"orderLineId":"l","businessId":"b"}));
     assert_eq!(code(&too_long), "000002");
     assert!(too_long["resultMsg"].as_str().unwrap_or("").contains("orderId"));
 
@@ -285,7 +299,9 @@ fn forward_mode_keeps_the_instance_pending_until_the_backend_recovers() {
     assert!(w.backend.received.borrow().is_empty());
 
     w.backend.down.set(false);
-    *w.backend.reply.borrow_mut() = br#"{"appInfo":{"frontEndUrl":"https://tenant.example.com","userName":"owner","password":"Secret#1"}}"#.to_vec();
+    *w.backend.reply.borrow_mut() =
+        br#"{"appInfo":{"frontEndUrl":"https://tenant.example.com","userName":"owner","password":"Secret#1"}}"#
+            .to_vec();
     let q = query();
     assert_eq!(code(&q), "000000");
     assert_eq!(q["info"][0]["appInfo"]["frontEndUrl"], "https://tenant.example.com");
@@ -304,7 +320,10 @@ fn forward_mode_keeps_the_instance_pending_until_the_backend_recovers() {
 
     // Later events are forwarded once each; a repeated freeze forwards nothing new.
     for status in ["FREEZE", "FREEZE"] {
-        assert_eq!(code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":status}))), "000000");
+        assert_eq!(
+            code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":status}))),
+            "000000"
+        );
     }
     let kinds: Vec<String> = w
         .backend
@@ -355,10 +374,37 @@ fn v1_new_instance_decrypts_contacts_and_encrypts_credentials() {
     let id = id.as_str().expect("id");
     for params in [
         vec![("activity", "queryInstance"), ("instanceId", id), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
-        vec![("activity", "refreshInstance"), ("instanceId", id), ("orderId", "R1"), ("expireTime", "20310101000000"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
-        vec![("activity", "expireInstance"), ("instanceId", id), ("orderId", "CS1906666666ABCDE"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
-        vec![("activity", "upgrade"), ("instanceId", id), ("orderId", "UP1"), ("productId", "p2"), ("skuCode", "s2"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
-        vec![("activity", "releaseInstance"), ("instanceId", id), ("orderId", "CS1906666666ABCDE"), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+        vec![
+            ("activity", "refreshInstance"),
+            ("instanceId", id),
+            ("orderId", "R1"),
+            ("expireTime", "20310101000000"),
+            ("testFlag", "1"),
+            ("timeStamp", "20200727073711903"),
+        ],
+        vec![
+            ("activity", "expireInstance"),
+            ("instanceId", id),
+            ("orderId", "CS1906666666ABCDE"),
+            ("testFlag", "1"),
+            ("timeStamp", "20200727073711903"),
+        ],
+        vec![
+            ("activity", "upgrade"),
+            ("instanceId", id),
+            ("orderId", "UP1"),
+            ("productId", "p2"),
+            ("skuCode", "s2"),
+            ("testFlag", "1"),
+            ("timeStamp", "20200727073711903"),
+        ],
+        vec![
+            ("activity", "releaseInstance"),
+            ("instanceId", id),
+            ("orderId", "CS1906666666ABCDE"),
+            ("testFlag", "1"),
+            ("timeStamp", "20200727073711903"),
+        ],
     ] {
         let (v, _) = w.send(&w.mp.v1("/produce", &params));
         assert_eq!(code(&v), "000000", "{params:?}");

@@ -1,5 +1,9 @@
 //! Rules over every answer of the production URL, errors included: HTTP 200, a JSON object with a six-digit
 //! `resultCode`, a valid `Body-Sign`, and an answer within the marketplace's 5 s.
+//!
+//! A request that got no answer at all (refused, reset, timed out) fails `answer.http200` (and `answer.latency`
+//! when it timed out); the JSON and signature rules judge the answers that arrived, so one hang is not counted
+//! four times.
 
 use crate::rules::Recorder;
 use crate::session::{Finding, Logged, in_time};
@@ -18,34 +22,40 @@ pub(crate) fn run(log: &[Logged], rec: &mut Recorder) {
         .map(|()| format!("{n} answers"))
         .into(),
     );
+    // JSON shape and signature are judged on the answers that arrived; missing ones fail `answer.http200`.
+    let arrived: Vec<Logged> = log.iter().filter(|l| l.status.is_ok()).cloned().collect();
+    let m = arrived.len();
     rec.record(
         "answer.json",
-        all(log, |l| if l.allow_413 && l.status == Ok(413) { Ok(()) } else { l.json.clone() })
-            .map(|()| format!("{n} answers"))
+        all(&arrived, |l| if l.allow_413 && l.status == Ok(413) { Ok(()) } else { l.json.clone() })
+            .map(|()| format!("{m} answers"))
             .into(),
     );
     rec.record(
         "answer.body_sign",
-        all(log, |l| if l.allow_413 && l.status == Ok(413) { Ok(()) } else { l.body_sign.clone() })
-            .map(|()| format!("{n} answers signed"))
+        all(&arrived, |l| if l.allow_413 && l.status == Ok(413) { Ok(()) } else { l.body_sign.clone() })
+            .map(|()| format!("{m} answers signed"))
             .into(),
     );
-    let slowest = log.iter().map(|l| l.elapsed).max().unwrap_or_default();
-    rec.record(
-        "answer.latency",
-        all(log, |l| {
-            if in_time(l.elapsed) { Ok(()) } else { Err(format!("answered after {} ms", l.elapsed.as_millis())) }
+    let slowest = arrived.iter().map(|l| l.elapsed).max().unwrap_or_default();
+    let latency = if arrived.is_empty() {
+        Err(Finding::general("no answer arrived to judge"))
+    } else {
+        // Every request counts here, so a timeout (no answer within 5 s) fails this rule too.
+        all(log, |l| match &l.status {
+            _ if in_time(l.elapsed) => Ok(()),
+            Ok(_) => Err(format!("answered after {} ms", l.elapsed.as_millis())),
+            Err(e) => Err(e.clone()),
         })
-        .map(|()| format!("slowest {} ms", slowest.as_millis()))
-        .into(),
-    );
+    };
+    rec.record("answer.latency", latency.map(|()| format!("slowest {} ms", slowest.as_millis())).into());
 }
 
 /// `Ok` when `check` holds for every answer; otherwise the first offender, with how many others failed too.
 fn all(log: &[Logged], check: impl Fn(&Logged) -> Result<(), String>) -> Result<(), Finding> {
     let failures: Vec<(&Logged, String)> = log.iter().filter_map(|l| check(l).err().map(|e| (l, e))).collect();
     match failures.first() {
-        None if log.is_empty() => Err(Finding::general("no answers to judge")),
+        None if log.is_empty() => Err(Finding::general("no answer arrived to judge")),
         None => Ok(()),
         Some((first, why)) => {
             let more = match failures.len() {
@@ -93,6 +103,20 @@ mod tests {
         assert_eq!(sign, Some((Status::Fail, Some("b".into()), sign_detail)));
         assert_eq!(by_id("answer.json").map(|x| x.status), Some(Status::Pass));
         assert_eq!(by_id("answer.latency").map(|x| (x.status, x.request)), Some((Status::Fail, Some("c".into()))));
+    }
+
+    #[test]
+    fn a_missing_answer_fails_http_and_latency_only() {
+        let mut hung = logged("hung", Err("no complete answer within 5 s".into()), Err("no answer".into()), 5001);
+        hung.json = Err("no answer".into());
+        let log = vec![logged("a", Ok(200), Ok(()), 5), hung];
+        let mut rec = Recorder::new(false);
+        run(&log, &mut rec);
+        let failed: Vec<String> = rec.finish().into_iter().filter(|r| r.status == Status::Fail).map(|r| r.id).collect();
+        assert_eq!(failed, ["answer.http200", "answer.latency"]);
+        let mut rec = Recorder::new(false);
+        run(&log[1..], &mut rec);
+        assert!(rec.finish().iter().all(|r| r.status == Status::Fail), "nothing arrived: nothing passes");
     }
 
     #[test]

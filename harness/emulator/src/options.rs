@@ -98,7 +98,7 @@ pub enum OptionsError {
     #[error("{0} must use http:// (https is not supported by the emulator)")]
     UnsupportedScheme(&'static str),
     /// A key list is empty or has a blank entry.
-    #[error("{flag} is invalid: {source}")]
+    #[error("{flag} is invalid")]
     Key {
         /// Which option (`key`, `kit_key`).
         flag: &'static str,

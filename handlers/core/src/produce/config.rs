@@ -105,8 +105,10 @@ impl ProduceConfig {
     pub fn from_variables(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let keys_text = var("access_keys").ok_or(ConfigError::Missing("access_keys"))?;
-        let keys = KeyRing::parse_list(&keys_text)
-            .map_err(|_| ConfigError::Invalid { name: "access_keys", reason: "expected a comma-separated list of keys" })?;
+        let keys = KeyRing::parse_list(&keys_text).map_err(|_| ConfigError::Invalid {
+            name: "access_keys",
+            reason: "expected a comma-separated list of keys",
+        })?;
         let mut cfg = Self::new(keys);
         if let Some(v) = var("timestamp_window_ms") {
             cfg.window.window_ms = parse_u64(&v, "timestamp_window_ms")?;

@@ -41,7 +41,12 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             .ok()
             .is_some_and(|ts| ts.abs_diff(ctx.clock.now_ms()) <= window.window_ms);
         if !fresh {
-            return Reply::error(IFACE, None, ResultCode::InvalidParameter, "timeStamp is outside the allowed window".into());
+            return Reply::error(
+                IFACE,
+                None,
+                ResultCode::InvalidParameter,
+                "timeStamp is outside the allowed window".into(),
+            );
         }
     }
     let request = match parse_v1_request(&params) {
@@ -53,10 +58,13 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     };
     match dispatch(request, cfg, ctx).await {
         Ok(reply) => reply,
-        Err((activity, e)) => {
-            Reply::error(IFACE, Some(activity), ResultCode::InternalError, ResultCode::InternalError.default_message().to_owned())
-                .with_reason(e.to_string())
-        }
+        Err((activity, e)) => Reply::error(
+            IFACE,
+            Some(activity),
+            ResultCode::InternalError,
+            ResultCode::InternalError.default_message().to_owned(),
+        )
+        .with_reason(e.to_string()),
     }
 }
 
@@ -156,7 +164,12 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
         other => {
             let name = other.activity_name().to_owned();
             let clean: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect();
-            Ok(Reply::error(IFACE, Some(&name), ResultCode::InvalidParameter, format!("activity {clean} is not supported")))
+            Ok(Reply::error(
+                IFACE,
+                Some(&name),
+                ResultCode::InvalidParameter,
+                format!("activity {clean} is not supported"),
+            ))
         }
     }
 }

@@ -45,7 +45,9 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     }
     let request = match parse_v2_request(&req.body) {
         Ok(r) => r,
-        Err(e) => return Reply::error(IFACE, activity_of(&req.body).as_deref(), ResultCode::InvalidParameter, e.to_string()),
+        Err(e) => {
+            return Reply::error(IFACE, activity_of(&req.body).as_deref(), ResultCode::InvalidParameter, e.to_string());
+        }
     };
     match dispatch(request, cfg, ctx).await {
         Ok(reply) => reply,
@@ -229,7 +231,12 @@ async fn query<S: Store, B: Backend, C: Clock, R: Random>(
     Ok(Reply::new(IFACE, A, ResultCode::Success, body).with_instance(first))
 }
 
-fn instance_info<R: Random>(rec: &InstanceRecord, app: &StoredAppInfo, cfg: &ProduceConfig, random: &R) -> msg::InstanceInfo {
+fn instance_info<R: Random>(
+    rec: &InstanceRecord,
+    app: &StoredAppInfo,
+    cfg: &ProduceConfig,
+    random: &R,
+) -> msg::InstanceInfo {
     let protect = |plain: &Option<String>| -> Option<String> {
         let plain = plain.as_ref()?;
         if !cfg.v2_encrypt_credentials {
@@ -270,7 +277,10 @@ fn on_demand_product(order_info: Option<&serde_json::Value>) -> Option<String> {
     })
 }
 
-fn order_details(order_info: Option<&serde_json::Value>, buyer_info: Option<&serde_json::Value>) -> Option<serde_json::Value> {
+fn order_details(
+    order_info: Option<&serde_json::Value>,
+    buyer_info: Option<&serde_json::Value>,
+) -> Option<serde_json::Value> {
     if order_info.is_none() && buyer_info.is_none() {
         return None;
     }

@@ -56,6 +56,11 @@ pub enum Defect {
     GarblesBodySign,
     /// Answers a body that is not valid JSON with a bare HTTP 500.
     MalformedJson500,
+    /// Not a defect: answers `000004` to the first two V2 queries of each instance, as a forward-mode endpoint
+    /// does while the seller's backend provisions.
+    SlowProvisioning,
+    /// Never answers a body larger than 64 KiB.
+    HangsOnOversize,
 }
 
 /// A running endpoint; stops when dropped.
@@ -75,6 +80,8 @@ struct State {
     cfg: ProduceConfig,
     store: Arc<MemoryStore>,
     defect: Defect,
+    /// `queryInstance` calls seen per instance list (for [`Defect::SlowProvisioning`]).
+    queries: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// Starts an endpoint with `defect` on an ephemeral port.
@@ -82,7 +89,11 @@ pub async fn start(defect: Defect) -> Server {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     let keys = KeyRing::parse_list(KEY).expect("key");
-    let state = Arc::new(State { cfg: ProduceConfig::new(keys), store: Arc::new(MemoryStore::new()), defect });
+    let state = Arc::new(State { cfg: ProduceConfig::new(keys),
+        store: Arc::new(MemoryStore::new()),
+        defect,
+        queries: Default::default(),
+    });
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
@@ -132,6 +143,14 @@ async fn produce(state: &Arc<State>, mut inbound: Inbound) -> Outbound {
         Defect::MalformedJson500 if inbound.method == "POST" && serde_json::from_slice::<Value>(&inbound.body).is_err() => {
             return Outbound { status: 500, headers: vec![], body: vec![] };
         }
+        Defect::SlowProvisioning if inbound.method == "POST" => {
+            if let Some(pending) = pending_query(state, &inbound) {
+                return pending;
+            }
+        }
+        Defect::HangsOnOversize if inbound.body.len() > 64 * 1024 => {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
         _ => {}
     }
     let cfg = state.cfg.clone();
@@ -157,6 +176,29 @@ async fn produce(state: &Arc<State>, mut inbound: Inbound) -> Outbound {
         _ => {}
     }
     out
+}
+
+/// A signed `000004` for the first two V2 queries of an instance list, after checking the signature like the
+/// real handler (so forged queries are still refused by it).
+fn pending_query(state: &State, inbound: &Inbound) -> Option<Outbound> {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&inbound.body) else { return None };
+    if body.get("activity").and_then(Value::as_str) != Some("queryInstance") {
+        return None;
+    }
+    let ids = body.get("instanceId").and_then(Value::as_str)?.to_owned();
+    let mut seen = state.queries.lock().ok()?;
+    let n = seen.entry(ids).or_insert(0);
+    *n += 1;
+    if *n > 2 {
+        return None;
+    }
+    let body = br#"{"resultCode":"000004","resultMsg":"request is processing"}"#.to_vec();
+    let sign = body_sign::header_value(state.cfg.keys.signing_key(), &body);
+    Some(Outbound {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json;charset=UTF-8".into()), ("body-sign".into(), sign)],
+        body,
+    })
 }
 
 /// Replaces the V2 signature with a correct one whenever timestamp and nonce are present: "accepts anything".

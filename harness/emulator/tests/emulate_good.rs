@@ -1,0 +1,111 @@
+//! `emulate` against a conforming endpoint (core's produce handler behind hyper) passes every rule.
+
+mod support;
+
+use std::time::Instant;
+
+use emulator::{RULES, Report, Status};
+use support::{Defect, options, start};
+
+fn ids(report: &Report) -> Vec<&str> {
+    report.rules.iter().map(|r| r.id.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforming_endpoint_passes_every_rule_and_reports_are_written() {
+    let server = start(Defect::None).await;
+    let dir = std::env::temp_dir().join(format!("emulator-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (json_path, html_path) = (dir.join("report.json"), dir.join("report.html"));
+    let opts = emulator::EmulateOptions {
+        json_out: Some(json_path.clone()),
+        html_out: Some(html_path.clone()),
+        ..options(&server)
+    };
+    let started = Instant::now();
+    let report = emulator::run(opts).await.expect("run");
+    let took = started.elapsed();
+    eprintln!("{}", report.table());
+    eprintln!("full run (V2 + V1 + kit, concurrency 20): {} ms, {} requests", took.as_millis(), report.requests);
+
+    let not_passed: Vec<String> = report
+        .rules
+        .iter()
+        .filter(|r| r.status != Status::Pass)
+        .map(|r| format!("{} {:?}: {} [{:?}]", r.id, r.status, r.detail, r.request))
+        .collect();
+    assert!(not_passed.is_empty(), "{}", not_passed.join("\n"));
+    assert!(report.passed());
+    assert_eq!(ids(&report), RULES.iter().map(|r| r.id).collect::<Vec<_>>(), "every rule once, in order");
+    assert!(report.requests > 80, "{} requests", report.requests);
+
+    let json = std::fs::read_to_string(&json_path).expect("JSON report written");
+    assert_eq!(serde_json::from_str::<Report>(&json).ok().as_ref(), Some(&report));
+    let html = std::fs::read_to_string(&html_path).expect("HTML report written");
+    assert!(html.contains("PASSED") && html.contains("nonce.replayed"));
+    for text in [json.as_str(), html.as_str(), report.table().as_str()] {
+        assert!(!text.contains(support::KEY) && !text.contains(support::KIT_KEY), "a key leaked into a report");
+        assert!(!text.contains("signature="), "a signature leaked into a report");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfigured_v1_and_kit_are_skipped_not_passed() {
+    let server = start(Defect::None).await;
+    let opts = emulator::EmulateOptions {
+        v1: false,
+        kit_url: None,
+        kit_key: None,
+        kit_rsa_public_key: None,
+        concurrency: 4,
+        ..options(&server)
+    };
+    let report = emulator::run(opts).await.expect("run");
+    let skipped: Vec<&str> = report.rules.iter().filter(|r| r.status == Status::Skip).map(|r| r.id.as_str()).collect();
+    let expected: Vec<&str> = RULES.iter().map(|r| r.id).filter(|id| id.starts_with("v1.") || id.starts_with("kit.")).collect();
+    assert_eq!(skipped, expected);
+    assert!(report.passed(), "{}", report.table());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kit_without_the_public_key_accepts_only_the_documented_000101() {
+    let server = start(Defect::None).await;
+    let opts = emulator::EmulateOptions { v1: false, kit_rsa_public_key: None, concurrency: 2, ..options(&server) };
+    let report = emulator::run(opts).await.expect("run");
+    let app = report.rule("kit.applicationSync").expect("rule");
+    assert_eq!(app.status, Status::Pass, "{}", app.detail);
+    assert!(app.detail.contains("000101"), "{}", app.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_options_are_an_error_not_a_report() {
+    let bad = emulator::EmulateOptions { url: "https://example.com/produce".into(), key: "k".into(), ..Default::default() };
+    let e = emulator::run(bad).await.expect_err("https refused");
+    assert!(format!("{e:#}").contains("http://"), "{e:#}");
+    let no_key = emulator::EmulateOptions { url: "http://127.0.0.1:9/p".into(), ..Default::default() };
+    assert!(emulator::run(no_key).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_endpoint_passes_nothing_and_fails_quickly() {
+    // Bind and drop a listener to get a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let opts = emulator::EmulateOptions {
+        url: format!("http://127.0.0.1:{port}/produce"),
+        key: support::KEY.into(),
+        progress: false,
+        concurrency: 2,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let report = emulator::run(opts).await.expect("run");
+    assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
+    let not_failed: Vec<&str> =
+        report.rules.iter().filter(|r| r.status == Status::Pass).map(|r| r.id.as_str()).collect();
+    assert!(not_failed.is_empty(), "nothing can pass without an endpoint: {not_failed:?}");
+    assert!(!report.passed());
+    let new = report.rule("new.period").expect("rule");
+    assert!(new.detail.contains("no answer"), "{}", new.detail);
+    assert_eq!(new.request.as_deref(), Some("POST /produce activity=newInstance (period order, first call)"));
+}
