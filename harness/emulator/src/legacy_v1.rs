@@ -29,26 +29,38 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder, enabled: bool) {
     let created = new_instance(s, &order_id, &product_id).await;
     let id = created.as_ref().ok().cloned();
     rec.record("v1.new", created.map(|id| format!("instanceId {id}, same on retry")).into());
-    let needs = || id.clone().ok_or_else(|| Finding::general("not checked: needs the instance from v1.new, which failed"));
-    rec.record("v1.query", match needs() {
-        Ok(id) => query(s, &id).await,
-        Err(f) => Err(f),
-    }
-    .into());
+    let needs =
+        || id.clone().ok_or_else(|| Finding::general("not checked: needs the instance from v1.new, which failed"));
+    rec.record(
+        "v1.query",
+        match needs() {
+            Ok(id) => query(s, &id).await,
+            Err(f) => Err(f),
+        }
+        .into(),
+    );
     let steps: [(&str, &str, Params); 4] = [
-        ("v1.refresh", "refreshInstance", vec![
-            ("orderId", format!("{order_id}-R1")),
-            ("expireTime", format_compact_utc(now_ms().saturating_add(400 * 86_400_000), Precision::Seconds14)),
-            ("periodType", "year".into()),
-            ("periodNumber", "1".into()),
-        ]),
+        (
+            "v1.refresh",
+            "refreshInstance",
+            vec![
+                ("orderId", format!("{order_id}-R1")),
+                ("expireTime", format_compact_utc(now_ms().saturating_add(400 * 86_400_000), Precision::Seconds14)),
+                ("periodType", "year".into()),
+                ("periodNumber", "1".into()),
+            ],
+        ),
         ("v1.expire", "expireInstance", vec![("orderId", order_id.clone())]),
-        ("v1.upgrade", "upgrade", vec![
-            ("orderId", format!("{order_id}-U1")),
-            ("productId", product_id.clone()),
-            ("skuCode", "emu-sku-2".into()),
-            ("amount", "2".into()),
-        ]),
+        (
+            "v1.upgrade",
+            "upgrade",
+            vec![
+                ("orderId", format!("{order_id}-U1")),
+                ("productId", product_id.clone()),
+                ("skuCode", "emu-sku-2".into()),
+                ("amount", "2".into()),
+            ],
+        ),
         ("v1.release", "releaseInstance", vec![("orderId", order_id.clone())]),
     ];
     for (rule, activity, extra) in steps {
@@ -144,14 +156,20 @@ fn check_credentials(answer: &Answer, app: Option<&Value>, keys: &KeyRing) -> Re
         return Err(Finding::at(answer, "no encryptType in a V1 answer"));
     };
     let Some(bits) = AesBits::from_encrypt_type(encrypt_type) else {
-        return Err(Finding::at(answer, format!("encryptType {encrypt_type:?} is neither 1 (AES-256) nor 2 (AES-128)")));
+        return Err(Finding::at(
+            answer,
+            format!("encryptType {encrypt_type:?} is neither 1 (AES-256) nor 2 (AES-128)"),
+        ));
     };
     let mut decrypted = Vec::new();
     for field in ["userName", "password"] {
         let Some(text) = app.and_then(|a| a.get(field)).and_then(Value::as_str) else { continue };
         let ok = keys.iter().any(|k| CredentialCipher::new(k, bits).decrypt(text).is_ok());
         if !ok {
-            return Err(Finding::at(answer, format!("appInfo.{field} does not decrypt with the key (encryptType {encrypt_type})")));
+            return Err(Finding::at(
+                answer,
+                format!("appInfo.{field} does not decrypt with the key (encryptType {encrypt_type})"),
+            ));
         }
         decrypted.push(field);
     }
@@ -175,7 +193,9 @@ async fn twice(s: &Session, activity: &str, id: &str, extra: &[(&str, String)]) 
 
 async fn bad_token(s: &Session, order_id: &str, product_id: &str) -> Result<String, Finding> {
     let other = Marketplace::new(KeyRing::single(SecretKey::new(format!("emulator-wrong-key-{}", s.run))));
-    let wrong = send(s, Some(&other), "newInstance", "authToken made with another key", &new_params(order_id, product_id)).await;
+    let wrong =
+        send(s, Some(&other), "newInstance", "authToken made with another key", &new_params(order_id, product_id))
+            .await;
     expect(&wrong, "000001")?;
     // A correct token, then one parameter changed after signing.
     let params = new_params(order_id, product_id);

@@ -61,8 +61,11 @@ fn needs<'a>(b: &'a Option<Bought>, rule: &str) -> Result<&'a Bought, Finding> {
 /// Runs the lifecycle rules, `new.period` to `release.final`, in rule order.
 pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     let mut b = Instances::default();
-    for (id, tag, style) in [("new.period", "P", Style::Period), ("new.one_time", "O", Style::OneTime), ("new.on_demand", "D", Style::OnDemand)]
-    {
+    for (id, tag, style) in [
+        ("new.period", "P", Style::Period),
+        ("new.one_time", "O", Style::OneTime),
+        ("new.on_demand", "D", Style::OnDemand),
+    ] {
         let order = Order::new(&s.run, tag, style);
         let result = buy(s, &order, "first call").await.map(|instance_id| Bought { order, instance_id });
         let verdict = match &result {
@@ -80,7 +83,10 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     rec.record("new.retry", retries(s, &b).await.into());
     let concurrent = concurrent(s).await;
     b.concurrent = concurrent.as_ref().ok().cloned();
-    rec.record("new.concurrent", concurrent.map(|c| format!("{} calls, one instanceId {}", s.concurrency, c.instance_id)).into());
+    rec.record(
+        "new.concurrent",
+        concurrent.map(|c| format!("{} calls, one instanceId {}", s.concurrency, c.instance_id)).into(),
+    );
     rec.record("query.ready", query_all(s, &b).await.into());
     let renewals = refresh_scenes(s, &b).await;
     let repeat = match &renewals {
@@ -89,7 +95,10 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     };
     rec.record("refresh.scenes", renewals.map(|b| format!("{} scenes answered 000000", b.len())).into());
     rec.record("refresh.repeat", repeat.into());
-    rec.record("status.freeze", twice(s, &b.period, "updateInstanceStatus", "FREEZE", |id| bodies::status(id, "FREEZE")).await.into());
+    rec.record(
+        "status.freeze",
+        twice(s, &b.period, "updateInstanceStatus", "FREEZE", |id| bodies::status(id, "FREEZE")).await.into(),
+    );
     rec.record(
         "status.unfreeze",
         twice(s, &b.period, "updateInstanceStatus", "UNFREEZE", |id| bodies::status(id, "UNFREEZE")).await.into(),
@@ -108,7 +117,10 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     rec.record("order_notify", order_notify(s, &b).await.into());
     let reorder = reorder(s).await;
     b.reorder = reorder.as_ref().ok().cloned();
-    rec.record("reorder", reorder.map(|r| format!("6 out-of-order events on {} answered 000000", r.instance_id)).into());
+    rec.record(
+        "reorder",
+        reorder.map(|r| format!("6 out-of-order events on {} answered 000000", r.instance_id)).into(),
+    );
     let released = release_all(s, &b).await;
     rec.record("release", released.clone().map(|n| format!("{n} instances released")).into());
     let repeat = match released {
@@ -137,7 +149,10 @@ async fn retries(s: &Session, b: &Instances) -> Result<String, Finding> {
             let answer = s.v2("newInstance", &note, &body).await;
             let id = expect_instance(&answer)?;
             if id != bought.instance_id {
-                return Err(Finding::at(&answer, format!("retry got instanceId {id}, first call got {}", bought.instance_id)));
+                return Err(Finding::at(
+                    &answer,
+                    format!("retry got instanceId {id}, first call got {}", bought.instance_id),
+                ));
             }
             checked += 1;
         }
@@ -150,7 +165,8 @@ async fn concurrent(s: &Session) -> Result<Bought, Finding> {
     let n = s.concurrency;
     let bodies: Vec<Vec<u8>> = (0..n).map(|_| bodies::new_instance(&order, &fresh_uuid())).collect();
     let notes: Vec<String> = (1..=n).map(|i| format!("concurrent duplicate {i}/{n}")).collect();
-    let answers: Vec<Answer> = join_all(bodies.iter().zip(&notes).map(|(body, note)| s.v2("newInstance", note, body))).await;
+    let answers: Vec<Answer> =
+        join_all(bodies.iter().zip(&notes).map(|(body, note)| s.v2("newInstance", note, body))).await;
     let mut ids = BTreeSet::new();
     let mut first: Option<(String, &Answer)> = None;
     for answer in &answers {
@@ -161,7 +177,10 @@ async fn concurrent(s: &Session) -> Result<Bought, Finding> {
             Some((f, _)) if *f != id => {
                 return Err(Finding::at(
                     answer,
-                    format!("{} distinct instanceIds among {n} concurrent duplicates (e.g. {f} and {id})", count_distinct(&answers)),
+                    format!(
+                        "{} distinct instanceIds among {n} concurrent duplicates (e.g. {f} and {id})",
+                        count_distinct(&answers)
+                    ),
                 ));
             }
             Some(_) => {}
@@ -284,7 +303,8 @@ async fn reorder(s: &Session) -> Result<Bought, Finding> {
     let id = buy(s, &order, "for reordering").await?;
     let (renew_order, renew_line) = order.follow_up("R1");
     let (up_order, up_line) = order.follow_up("U1");
-    let renewal = bodies::refresh(&id, (&renew_order, &renew_line), "RENEWAL", now_ms().saturating_add(DAY_MS * 365), false);
+    let renewal =
+        bodies::refresh(&id, (&renew_order, &renew_line), "RENEWAL", now_ms().saturating_add(DAY_MS * 365), false);
     let steps: [(&str, &str, Vec<u8>); 6] = [
         ("updateInstanceStatus", "UNFREEZE while active", bodies::status(&id, "UNFREEZE")),
         ("updateInstanceStatus", "FREEZE", bodies::status(&id, "FREEZE")),
@@ -327,10 +347,15 @@ async fn release_unknown(s: &Session) -> Result<String, Finding> {
 
 async fn late_retry(s: &Session, b: &Instances) -> Result<String, Finding> {
     let p = needs(&b.period, "new.period")?;
-    let answer = s.v2("newInstance", "period order, late retry after release", &bodies::new_instance(&p.order, &fresh_uuid())).await;
+    let answer = s
+        .v2("newInstance", "period order, late retry after release", &bodies::new_instance(&p.order, &fresh_uuid()))
+        .await;
     let id = expect_instance(&answer)?;
     if id != p.instance_id {
-        return Err(Finding::at(&answer, format!("late retry got a new instanceId {id} (released: {})", p.instance_id)));
+        return Err(Finding::at(
+            &answer,
+            format!("late retry got a new instanceId {id} (released: {})", p.instance_id),
+        ));
     }
     let query = s.v2("queryInstance", "released instance", &bodies::query(&p.instance_id)).await;
     if query.is("000000") && app_info(&query, &p.instance_id).is_some() {

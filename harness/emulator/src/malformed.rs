@@ -30,14 +30,17 @@ async fn malformed_json(s: &Session) -> Result<String, Finding> {
 }
 
 async fn not_object(s: &Session) -> Result<String, Finding> {
-    for (note, body) in [("JSON array", &br#"["orderNotify"]"#[..]), ("JSON string", br#""orderNotify""#), ("JSON null", b"null")] {
+    for (note, body) in
+        [("JSON array", &br#"["orderNotify"]"#[..]), ("JSON string", br#""orderNotify""#), ("JSON null", b"null")]
+    {
         expect(&s.v2("-", note, body).await, "000002")?;
     }
     Ok("array, string and null answered 000002".to_owned())
 }
 
 async fn unknown_activity(s: &Session) -> Result<String, Finding> {
-    let body = encode(&json!({ "activity": "emulatorUnknownActivity", "instanceId": fresh_uuid(), "testFlag": TEST_FLAG }));
+    let body =
+        encode(&json!({ "activity": "emulatorUnknownActivity", "instanceId": fresh_uuid(), "testFlag": TEST_FLAG }));
     let answer = s.v2("emulatorUnknownActivity", "unknown activity", &body).await;
     expect_invalid_naming(&answer, "activity").map(|()| message(&answer))
 }
@@ -66,7 +69,8 @@ async fn overlong_field(s: &Session) -> Result<String, Finding> {
     let answer = s.v2("newInstance", "orderId of 65 characters", &bodies::new_instance(&over, &fresh_uuid())).await;
     expect_invalid_naming(&answer, "orderId")?;
     let long_business = "B".repeat(65);
-    let second = s.v2("newInstance", "businessId of 65 characters", &bodies::new_instance(&order, &long_business)).await;
+    let second =
+        s.v2("newInstance", "businessId of 65 characters", &bodies::new_instance(&order, &long_business)).await;
     expect_invalid_naming(&second, "businessId")?;
     Ok(format!("{}; {}", message(&answer), message(&second)))
 }

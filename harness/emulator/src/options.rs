@@ -145,11 +145,7 @@ impl Target {
     /// The path of a kit sync under this production address (`…/produceAPI/v2/<name>`).
     pub(crate) fn kit_path(&self, sync: &str) -> String {
         let base = self.path.trim_end_matches('/');
-        if base.ends_with("/produceAPI/v2") {
-            format!("{base}/{sync}")
-        } else {
-            format!("{base}/produceAPI/v2/{sync}")
-        }
+        if base.ends_with("/produceAPI/v2") { format!("{base}/{sync}") } else { format!("{base}/produceAPI/v2/{sync}") }
     }
 }
 

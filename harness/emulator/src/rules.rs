@@ -24,19 +24,34 @@ const fn rule(id: &'static str, title: &'static str) -> RuleDef {
 /// Every rule, in the order it runs.
 pub const RULES: &[RuleDef] = &[
     rule("new.period", "newInstance for a period order answers 000000 with an instanceId"),
-    rule("new.one_time", "newInstance for a one-time order (orderInfo chargingMode ONE_TIME) answers 000000 with an instanceId"),
-    rule("new.on_demand", "newInstance for an on-demand order (orderInfo chargingMode ON_DEMAND) answers 000000 with an instanceId"),
+    rule(
+        "new.one_time",
+        "newInstance for a one-time order (orderInfo chargingMode ONE_TIME) answers 000000 with an instanceId",
+    ),
+    rule(
+        "new.on_demand",
+        "newInstance for an on-demand order (orderInfo chargingMode ON_DEMAND) answers 000000 with an instanceId",
+    ),
     rule("new.retry", "newInstance retries with a fresh businessId and nonce return the same instanceId"),
     rule("new.concurrent", "concurrent duplicate newInstance calls converge on one instanceId"),
-    rule("query.ready", "queryInstance answers 000000 with info[].appInfo.frontEndUrl once ready (000004 while pending)"),
-    rule("refresh.scenes", "refreshInstance answers 000000 for each scene (TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE)"),
+    rule(
+        "query.ready",
+        "queryInstance answers 000000 with info[].appInfo.frontEndUrl once ready (000004 while pending)",
+    ),
+    rule(
+        "refresh.scenes",
+        "refreshInstance answers 000000 for each scene (TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE)",
+    ),
     rule("refresh.repeat", "a repeated refreshInstance for the same order answers 000000"),
     rule("status.freeze", "updateInstanceStatus FREEZE answers 000000, and 000000 again when repeated"),
     rule("status.unfreeze", "updateInstanceStatus UNFREEZE answers 000000, and 000000 again when repeated"),
     rule("upgrade", "upgradeInstance answers 000000, and 000000 again when repeated"),
     rule("change_check", "changeInstanceCheck answers 000000 for a live instance"),
     rule("order_notify", "orderNotify answers 000000, and 000000 again when repeated"),
-    rule("reorder", "out-of-order events (unfreeze while active, renew and upgrade while frozen, an old renewal again) answer 000000"),
+    rule(
+        "reorder",
+        "out-of-order events (unfreeze while active, renew and upgrade while frozen, an old renewal again) answer 000000",
+    ),
     rule("release", "releaseInstance answers 000000"),
     rule("release.repeat", "a repeated releaseInstance answers 000000"),
     rule("release.unknown", "releaseInstance for an instanceId that was never created answers 000000"),
@@ -55,7 +70,10 @@ pub const RULES: &[RuleDef] = &[
     rule("body.missing_field", "a missing mandatory field answers 000002 naming the field"),
     rule("body.overlong_field", "an over-long field answers 000002 naming the field"),
     rule("body.oversize", "a 1 MiB body answers 000002 or HTTP 413 within 5 s, never a hang or a 5xx"),
-    rule("v1.new", "V1 newInstance (authToken) answers 000000 with an instanceId, the same one on retry, and encryptType"),
+    rule(
+        "v1.new",
+        "V1 newInstance (authToken) answers 000000 with an instanceId, the same one on retry, and encryptType",
+    ),
     rule("v1.query", "V1 queryInstance answers 000000 with appInfo whose credentials decrypt with the key"),
     rule("v1.refresh", "V1 refreshInstance answers 000000, and 000000 again when repeated"),
     rule("v1.expire", "V1 expireInstance answers 000000, and 000000 again when repeated"),
@@ -63,7 +81,10 @@ pub const RULES: &[RuleDef] = &[
     rule("v1.release", "V1 releaseInstance answers 000000, and 000000 again when repeated"),
     rule("v1.auth", "V1 requests with a wrong or tampered authToken answer 000001"),
     rule("kit.tenantSync", "kit tenantSync (x-sign) answers 000000, and 000000 again when repeated"),
-    rule("kit.applicationSync", "kit applicationSync (x-sign, RSA clientSecret) answers 000000, and again when repeated"),
+    rule(
+        "kit.applicationSync",
+        "kit applicationSync (x-sign, RSA clientSecret) answers 000000, and again when repeated",
+    ),
     rule("kit.authSync", "kit authSync (x-sign) answers 000000, and 000000 again when repeated"),
     rule("kit.singleOrgSync", "kit singleOrgSync (x-sign) answers 000000, and 000000 again when repeated"),
     rule("kit.allOrgSync", "kit allOrgSync (x-sign) answers 000000, and 000000 again when repeated"),

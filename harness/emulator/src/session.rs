@@ -138,7 +138,11 @@ impl Finding {
 
 /// Checks that `answer` is HTTP 200 with `resultCode` `code`.
 pub(crate) fn expect(answer: &Answer, code: &str) -> Result<(), Finding> {
-    if answer.is(code) { Ok(()) } else { Err(Finding::at(answer, format!("expected {code}, got {}", answer.describe()))) }
+    if answer.is(code) {
+        Ok(())
+    } else {
+        Err(Finding::at(answer, format!("expected {code}, got {}", answer.describe())))
+    }
 }
 
 /// Checks `000002` and that `resultMsg` names `field`.

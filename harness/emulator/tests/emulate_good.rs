@@ -63,7 +63,8 @@ async fn unconfigured_v1_and_kit_are_skipped_not_passed() {
     };
     let report = emulator::run(opts).await.expect("run");
     let skipped: Vec<&str> = report.rules.iter().filter(|r| r.status == Status::Skip).map(|r| r.id.as_str()).collect();
-    let expected: Vec<&str> = RULES.iter().map(|r| r.id).filter(|id| id.starts_with("v1.") || id.starts_with("kit.")).collect();
+    let expected: Vec<&str> =
+        RULES.iter().map(|r| r.id).filter(|id| id.starts_with("v1.") || id.starts_with("kit.")).collect();
     assert_eq!(skipped, expected);
     assert!(report.passed(), "{}", report.table());
 }
@@ -80,7 +81,8 @@ async fn kit_without_the_public_key_accepts_only_the_documented_000101() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_options_are_an_error_not_a_report() {
-    let bad = emulator::EmulateOptions { url: "https://example.com/produce".into(), key: "k".into(), ..Default::default() };
+    let bad =
+        emulator::EmulateOptions { url: "https://example.com/produce".into(), key: "k".into(), ..Default::default() };
     let e = emulator::run(bad).await.expect_err("https refused");
     assert!(format!("{e:#}").contains("http://"), "{e:#}");
     let no_key = emulator::EmulateOptions { url: "http://127.0.0.1:9/p".into(), ..Default::default() };

@@ -89,7 +89,8 @@ pub async fn start(defect: Defect) -> Server {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     let keys = KeyRing::parse_list(KEY).expect("key");
-    let state = Arc::new(State { cfg: ProduceConfig::new(keys),
+    let state = Arc::new(State {
+        cfg: ProduceConfig::new(keys),
         store: Arc::new(MemoryStore::new()),
         defect,
         queries: Default::default(),
@@ -100,7 +101,8 @@ pub async fn start(defect: Defect) -> Server {
             let state = state.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| serve(state.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
@@ -140,7 +142,9 @@ async fn produce(state: &Arc<State>, mut inbound: Inbound) -> Outbound {
     match state.defect {
         Defect::AcceptsForgedSignatures => inbound = resign(&keys, inbound),
         Defect::NewIdEveryCall => inbound = fresh_order_line(&keys, inbound),
-        Defect::MalformedJson500 if inbound.method == "POST" && serde_json::from_slice::<Value>(&inbound.body).is_err() => {
+        Defect::MalformedJson500
+            if inbound.method == "POST" && serde_json::from_slice::<Value>(&inbound.body).is_err() =>
+        {
             return Outbound { status: 500, headers: vec![], body: vec![] };
         }
         Defect::SlowProvisioning if inbound.method == "POST" => {
