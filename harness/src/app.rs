@@ -345,11 +345,12 @@ impl AppBuilder {
             let Some(c) = manifest.components.get(id) else { continue };
             let mut entries = Vec::new();
             for t in &c.allowed_outbound_hosts {
-                let entry = t.render(|v| resolver.value(v).map(str::to_owned)).map_err(|e| BuildError::AllowedHost {
-                    component: id.to_owned(),
-                    entry: t.source().to_owned(),
-                    reason: e.to_string(),
-                })?;
+                let entry =
+                    t.render(|v| resolver.value(v).map(str::to_owned)).map_err(|e| BuildError::AllowedHost {
+                        component: id.to_owned(),
+                        entry: t.source().to_owned(),
+                        reason: e.to_string(),
+                    })?;
                 entries.push(entry);
             }
             let allowed = AllowedHosts::parse(&entries).map_err(|e| BuildError::AllowedHost {
@@ -357,11 +358,8 @@ impl AppBuilder {
                 entry: entries.join(", "),
                 reason: e.to_string(),
             })?;
-            let variables = resolver
-                .component_values(c)
-                .into_iter()
-                .map(|(k, v)| (k, v.map_err(|e| e.to_string())))
-                .collect();
+            let variables =
+                resolver.component_values(c).into_iter().map(|(k, v)| (k, v.map_err(|e| e.to_string()))).collect();
             let load_err = |e: wasmtime::Error| BuildError::Load {
                 component: id.to_owned(),
                 path: c.source.clone(),
@@ -454,8 +452,7 @@ fn open_stores(
             KvStoreConfig::Memory
         };
         if default_file {
-            let backend =
-                config.open().map_err(|source| BuildError::Store { label: "default".to_owned(), source })?;
+            let backend = config.open().map_err(|source| BuildError::Store { label: "default".to_owned(), source })?;
             stores.insert("default".to_owned(), backend);
         } else {
             let m = MemoryKv::new();
@@ -632,7 +629,9 @@ impl App {
         let run = self.run_component(component, request);
         let response = tokio::time::timeout(self.inner.request_timeout, run)
             .await
-            .map_err(|_| anyhow::anyhow!("component `{component_id}` timed out after {:?}", self.inner.request_timeout))?
+            .map_err(|_| {
+                anyhow::anyhow!("component `{component_id}` timed out after {:?}", self.inner.request_timeout)
+            })?
             .with_context(|| format!("component `{component_id}`"))?;
         Ok(Served { response, component: Some(component_id), route: Some(route) })
     }

@@ -181,7 +181,8 @@ impl Cassette {
     /// # Errors
     /// [`CassetteError::Read`] or [`CassetteError::Invalid`].
     pub fn from_file(path: &Path) -> Result<Self, CassetteError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CassetteError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CassetteError::Read { path: path.to_owned(), source })?;
         let invalid = |reason: String| CassetteError::Invalid { path: path.to_owned(), reason };
         let mut c: Cassette = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         c.file = path.to_owned();
@@ -195,7 +196,10 @@ impl Cassette {
             }
             for (field, step) in &s.expect.same_as {
                 if !seen.contains(&step.as_str()) {
-                    return Err(invalid(format!("step {:?}: same_as {field} refers to {step:?}, not an earlier step", s.name)));
+                    return Err(invalid(format!(
+                        "step {:?}: same_as {field} refers to {step:?}, not an earlier step",
+                        s.name
+                    )));
                 }
             }
             if s.request.body.is_some() && s.request.body_json.is_some() {
@@ -267,7 +271,8 @@ fn substitute(text: &str, responses: &BTreeMap<String, Value>) -> Result<String,
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
         let reference = &after[..end];
-        let (step, field) = reference.split_once('.').ok_or_else(|| format!("${{{reference}}}: expected step.field"))?;
+        let (step, field) =
+            reference.split_once('.').ok_or_else(|| format!("${{{reference}}}: expected step.field"))?;
         let value = responses
             .get(step)
             .and_then(|v| v.get(field))
@@ -311,7 +316,8 @@ fn build_request(
                 query = signing::v1_query(&keys()?, &params, &signing::v1_time_stamp(now_ms));
             }
             Scheme::Kit => {
-                headers.retain(|(k, _)| !matches!(k.to_ascii_lowercase().as_str(), "x-sign" | "x-timestamp" | "x-nonce"));
+                headers
+                    .retain(|(k, _)| !matches!(k.to_ascii_lowercase().as_str(), "x-sign" | "x-timestamp" | "x-nonce"));
                 let signed = signing::kit_headers(&keys()?, body.as_bytes(), &now_ms.to_string(), &nonce());
                 headers.extend(signed.into_iter().map(|(k, v)| (k.to_owned(), v)));
             }

@@ -115,15 +115,16 @@ impl<T> skv::HostStoreWithStore<T> for Spin {
         })
     }
 
-    async fn get(
-        acc: &Accessor<T, Self>,
-        h: Resource<OpenStore>,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, KvWitError> {
+    async fn get(acc: &Accessor<T, Self>, h: Resource<OpenStore>, key: String) -> Result<Option<Vec<u8>>, KvWitError> {
         backend(acc, &h)?.get(&key).await.map_err(other)
     }
 
-    async fn set(acc: &Accessor<T, Self>, h: Resource<OpenStore>, key: String, value: Vec<u8>) -> Result<(), KvWitError> {
+    async fn set(
+        acc: &Accessor<T, Self>,
+        h: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), KvWitError> {
         backend(acc, &h)?.set(&key, &value).await.map_err(other)
     }
 

@@ -348,19 +348,23 @@ impl Manifest {
     pub fn check_sources(&self) -> Result<(), ManifestError> {
         let missing: Vec<&Component> = self.components.values().filter(|c| !c.source.is_file()).collect();
         let Some(first) = missing.first() else { return Ok(()) };
-        let commands: Vec<String> = missing
-            .iter()
-            .map(|c| match &c.build {
-                Some(b) => b.command.clone(),
-                None => format!("(no [component.{}.build] command; build {} by hand)", c.id, c.source.display()),
-            })
-            .collect();
-        let mut dedup = commands.clone();
-        dedup.dedup();
+        // One command per missing file: any component built from that file may carry the build section.
+        let mut commands: Vec<String> = Vec::new();
+        for c in &missing {
+            let command = self
+                .components
+                .values()
+                .filter(|other| other.source == c.source)
+                .find_map(|other| other.build.as_ref().map(|b| b.command.clone()))
+                .unwrap_or_else(|| format!("(no build command for {}; build it by hand)", c.source.display()));
+            if !commands.contains(&command) {
+                commands.push(command);
+            }
+        }
         Err(ManifestError::MissingSource {
             component: first.id.clone(),
             path: first.source.clone(),
-            hint: dedup.join(" && "),
+            hint: commands.join(" && "),
         })
     }
 
@@ -399,11 +403,7 @@ fn validate_component(
             source,
         })?;
         if let Some(v) = t.variables().find(|v| !app_vars.contains_key(*v)) {
-            return Err(ManifestError::UndeclaredVariable {
-                component: id.to_owned(),
-                field,
-                variable: v.to_owned(),
-            });
+            return Err(ManifestError::UndeclaredVariable { component: id.to_owned(), field, variable: v.to_owned() });
         }
         Ok(t)
     };
@@ -484,7 +484,9 @@ command = "cargo build -p a"
         assert_eq!(a.variables["greeting"].variables().collect::<Vec<_>>(), ["host"]);
         assert!(m.is_secret("key"));
         assert!(!m.is_secret("host"));
-        assert!(matches!(m.check_sources(), Err(ManifestError::MissingSource { hint, .. }) if hint == "cargo build -p a"));
+        assert!(
+            matches!(m.check_sources(), Err(ManifestError::MissingSource { hint, .. }) if hint == "cargo build -p a")
+        );
     }
 
     #[test]
@@ -498,9 +500,7 @@ command = "cargo build -p a"
         let text = GOOD.replace("\"{{ key }}\"", "\"{{ key \"");
         assert!(matches!(parse(&text), Err(ManifestError::Template { .. })));
         let text = GOOD.replace("\"{{ key }}\"", "\"{{ nope }}\"");
-        assert!(
-            matches!(parse(&text), Err(ManifestError::UndeclaredVariable { variable, .. }) if variable == "nope")
-        );
+        assert!(matches!(parse(&text), Err(ManifestError::UndeclaredVariable { variable, .. }) if variable == "nope"));
     }
 
     #[test]

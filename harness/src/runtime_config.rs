@@ -121,8 +121,8 @@ impl RuntimeConfig {
     /// # Errors
     /// As [`RuntimeConfig::from_file`], without the read error.
     pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Self, RuntimeConfigError> {
-        let doc: toml::Table =
-            toml::from_str(text).map_err(|source| RuntimeConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+        let doc: toml::Table = toml::from_str(text)
+            .map_err(|source| RuntimeConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
         let mut config = Self::default();
         for (section, value) in &doc {
             if section != "key_value_store" {

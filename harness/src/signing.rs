@@ -84,13 +84,11 @@ pub fn v2_query(keys: &KeyRing, query: &str, body: &[u8], timestamp: &str, nonce
     let signature = v2_signature(keys, body, timestamp, nonce);
     let kept = parse_query(query);
     let kept = kept.iter().filter(|(k, _)| !matches!(k.as_str(), "signature" | "timestamp" | "nonce"));
-    encode_query(
-        kept.map(|(k, v)| (k.as_str(), v.as_str())).chain([
-            ("signature", signature.as_str()),
-            ("timestamp", timestamp),
-            ("nonce", nonce),
-        ]),
-    )
+    encode_query(kept.map(|(k, v)| (k.as_str(), v.as_str())).chain([
+        ("signature", signature.as_str()),
+        ("timestamp", timestamp),
+        ("nonce", nonce),
+    ]))
 }
 
 /// A complete V1 query: `params` (any `timeStamp`/`authToken` replaced), `timeStamp`, then `authToken`.
@@ -150,7 +148,10 @@ mod tests {
 
     #[test]
     fn query_round_trip_and_quoting() {
-        assert_eq!(parse_query("a=1&b=x+y%26z&c"), [("a".into(), "1".into()), ("b".into(), "x y&z".into()), ("c".into(), String::new())]);
+        assert_eq!(
+            parse_query("a=1&b=x+y%26z&c"),
+            [("a".into(), "1".into()), ("b".into(), "x y&z".into()), ("c".into(), String::new())]
+        );
         assert_eq!(encode_query([("b", "x y&z")]), "b=x%20y%26z");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(fresh_nonce().len(), 64);

@@ -94,11 +94,7 @@ async fn file_store_survives_an_app_rebuild() {
     let dir = common::temp_dir("file-kv");
     let rc = dir.join("runtime-config.toml");
     std::fs::write(&rc, "[key_value_store.default]\ntype = \"spin\"\npath = \"data/default.redb\"\n").expect("rc");
-    {
-        let app = builder().kv_label("unused", MemoryKv::new()).runtime_config_file(&rc);
-        // `kv_memory()` in `builder()` would win over the runtime config; start from a plain builder instead.
-        drop(app);
-    }
+    // Not `common::builder()`: its `kv_memory()` would take precedence over the runtime config.
     let build = || {
         AppBuilder::from_manifest(common::manifest())
             .variable("api_key", "k")
@@ -169,7 +165,9 @@ async fn start_redis() -> RedisServer {
         if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut buf = [0u8; 16];
-            if s.write_all(b"PING\r\n").await.is_ok() && s.read(&mut buf).await.is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+            if s.write_all(b"PING\r\n").await.is_ok()
+                && s.read(&mut buf).await.is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+            {
                 return server;
             }
         }
@@ -253,9 +251,7 @@ async fn a_component_sees_only_its_own_variables() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_required_variable_is_named_strictly_at_build_and_undefined_at_get_otherwise() {
-    let no_key = || {
-        AppBuilder::from_manifest(common::manifest()).env_vars(Vec::<(String, String)>::new()).kv_memory()
-    };
+    let no_key = || AppBuilder::from_manifest(common::manifest()).env_vars(Vec::<(String, String)>::new()).kv_memory();
     let err = no_key().strict(true).build().await.expect_err("api_key is required");
     assert!(matches!(&err, BuildError::MissingVariables(v) if v == &["api_key".to_owned()]), "{err}");
     assert!(err.to_string().contains("api_key"));
@@ -296,9 +292,9 @@ async fn denied_outbound_request_fails_fast_with_the_wasi_error_and_sends_nothin
     // `localhost` is not `127.0.0.1`: not on the allow-list even though the server is up.
     for url in [
         format!("http://localhost:{}/x", upstream.addr.port()),
-        "https://example.com/".to_owned(),     // only *.example.com subdomains are allowed
+        "https://example.com/".to_owned(), // only *.example.com subdomains are allowed
         "http://shop.example.com/".to_owned(), // right host, wrong scheme
-        "http://10.255.255.1:81/".to_owned(),  // unroutable: would hang if it were attempted
+        "http://10.255.255.1:81/".to_owned(), // unroutable: would hang if it were attempted
     ] {
         let started = Instant::now();
         let (status, body) = get(&app, &format!("/probe/out?url={}", enc(&url))).await;
@@ -325,7 +321,10 @@ impl OutboundHandler for Mock {
                     request.uri().path(),
                     String::from_utf8_lossy(request.body())
                 );
-                Ok(http::Response::builder().status(201).body(Bytes::from(body)).map_err(|_| ErrorCode::InternalError(None))?)
+                Ok(http::Response::builder()
+                    .status(201)
+                    .body(Bytes::from(body))
+                    .map_err(|_| ErrorCode::InternalError(None))?)
             }
         }
     }
@@ -335,7 +334,9 @@ impl OutboundHandler for Mock {
 async fn mock_handler_answers_allowed_requests_and_the_recorder_sees_them() {
     let app = builder().outbound(Arc::new(Mock)).build().await.expect("app");
     // Allowed by "https://*.example.com".
-    let (s, b) = call(&app, "POST", &format!("/probe/out?method=PUT&url={}", enc("https://api.example.com/v1/usage")), "42").await;
+    let (s, b) =
+        call(&app, "POST", &format!("/probe/out?method=PUT&url={}", enc("https://api.example.com/v1/usage")), "42")
+            .await;
     assert_eq!((s, b.as_str()), (200, "status=201\nmock PUT /v1/usage body=42"));
     // Allowed by the template "{{ mock_origin }}" = https://marketplace.mock.
     let (s, b) = get(&app, &format!("/probe/out?url={}", enc("https://marketplace.mock/order"))).await;
@@ -373,7 +374,7 @@ async fn the_guest_wall_clock_is_the_virtual_clock() {
     assert_eq!(get(&app, "/probe/time").await, (200, "0".into()));
 
     // Without a virtual clock the guest sees the host's time.
-    let app = app().await;
+    let app = common::app().await;
     let guest: u64 = get(&app, "/probe/time").await.1.parse().expect("ms");
     assert!(guest.abs_diff(harness::clock::system_now_ms()) < 5_000);
 }
@@ -396,7 +397,10 @@ async fn routing_exact_beats_wildcard_longest_prefix_wins_no_route_is_404() {
     assert_eq!(get(&app, "/").await.0, 404);
     // Same rules through serve(): which route and component answered.
     let served = app
-        .serve(http::Request::get("/probe/deep/z").body(Bytes::new()).expect("req"), "10.0.0.1:1234".parse().expect("addr"))
+        .serve(
+            http::Request::get("/probe/deep/z").body(Bytes::new()).expect("req"),
+            "10.0.0.1:1234".parse().expect("addr"),
+        )
         .await
         .expect("served");
     assert_eq!((served.route.as_deref(), served.component.as_deref()), (Some("/probe/deep/..."), Some("deep")));
@@ -453,7 +457,8 @@ async fn missing_component_file_says_how_to_build_it() {
     let dir = common::temp_dir("missing-source");
     let text = std::fs::read_to_string(common::manifest()).expect("manifest");
     std::fs::write(dir.join("spin.toml"), text).expect("write");
-    let err = AppBuilder::from_manifest(dir.join("spin.toml")).variable("api_key", "k").build().await.expect_err("no wasm");
+    let err =
+        AppBuilder::from_manifest(dir.join("spin.toml")).variable("api_key", "k").build().await.expect_err("no wasm");
     let msg = err.to_string();
     assert!(msg.contains("build the components first: cargo build --release --target wasm32-wasip2 -p probe"), "{msg}");
     let _ = std::fs::remove_dir_all(dir);

@@ -201,7 +201,6 @@ fn split_url(url: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
@@ -215,21 +214,46 @@ mod tests {
 
     #[test]
     fn v2_sample_is_signed_and_sorted() {
-        let line = render(&["harness", "sign", "v2", "--key", AK, "--url", "http://h/produce", "--activity",
-            "queryInstance", "--field", "instanceId=abc"]);
+        let line = render(&[
+            "harness",
+            "sign",
+            "v2",
+            "--key",
+            AK,
+            "--url",
+            "http://h/produce",
+            "--activity",
+            "queryInstance",
+            "--field",
+            "instanceId=abc",
+        ]);
         assert!(line.starts_with("curl -sS -X POST 'http://h/produce?signature="), "{line}");
         assert!(line.contains("&timestamp=1680508066618&nonce="), "{line}");
-        assert!(line.contains(r#"--data-raw '{"activity":"queryInstance","instanceId":"abc","testFlag":"1"}'"#), "{line}");
+        assert!(
+            line.contains(r#"--data-raw '{"activity":"queryInstance","instanceId":"abc","testFlag":"1"}'"#),
+            "{line}"
+        );
         assert!(!line.contains(AK));
     }
 
     #[test]
     fn v1_and_kit_place_their_signatures() {
-        let v1 = render(&["harness", "sign", "v1", "--key", AK, "--url", "http://h/produce", "--activity",
-            "queryInstance"]);
+        let v1 =
+            render(&["harness", "sign", "v1", "--key", AK, "--url", "http://h/produce", "--activity", "queryInstance"]);
         assert!(v1.contains("timeStamp=20230403074746618&authToken="), "{v1}");
-        let kit = render(&["harness", "sign", "kit", "--key", AK, "--url", "http://h/produce", "--name", "tenantSync",
-            "--nonce", "N"]);
+        let kit = render(&[
+            "harness",
+            "sign",
+            "kit",
+            "--key",
+            AK,
+            "--url",
+            "http://h/produce",
+            "--name",
+            "tenantSync",
+            "--nonce",
+            "N",
+        ]);
         assert!(kit.contains("'http://h/produce/produceAPI/v2/tenantSync'"), "{kit}");
         assert!(kit.contains("-H 'x-timestamp: 1680508066618'") && kit.contains("-H 'x-nonce: N'"), "{kit}");
         assert!(kit.contains("-H 'x-sign: "), "{kit}");

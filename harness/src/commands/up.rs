@@ -79,10 +79,7 @@ impl UpCommand {
                 };
                 println!("  {}: http://{local}{path}{suffix}", route.component());
             }
-            tracing::info!(
-                startup_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
-                "ready"
-            );
+            tracing::info!(startup_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0), "ready");
             crate::server::serve(app, listener, crate::server::shutdown_signal()).await;
             tracing::info!("stopped");
             anyhow::Ok(exit_codes::SUCCESS)

@@ -39,7 +39,8 @@ impl RedisKv {
     /// # Errors
     /// [`KvError::Redis`] if the URL is malformed.
     pub fn new(url: &str) -> Result<Self, KvError> {
-        let client = redis::Client::open(url).map_err(|e| KvError::Redis(format!("{}: {e}", without_credentials(url))))?;
+        let client =
+            redis::Client::open(url).map_err(|e| KvError::Redis(format!("{}: {e}", without_credentials(url))))?;
         Ok(Self { client, display: without_credentials(url), conn: OnceCell::new() })
     }
 
