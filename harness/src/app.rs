@@ -666,7 +666,7 @@ impl App {
         let service = component.pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let (guest_request, request_io) =
             wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, request.map(Full::new));
-        let outcome = store
+        store
             .run_concurrent(async |accessor| -> anyhow::Result<http::Response<Bytes>> {
                 let answer = service.handle(accessor, guest_request).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let response = match answer {
@@ -684,8 +684,7 @@ impl App {
                 Ok(http::Response::from_parts(parts, body))
             })
             .await
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        outcome
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?
     }
 
     /// The inspectable in-memory store behind `label`, if that label is memory-backed.

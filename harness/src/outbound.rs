@@ -106,7 +106,7 @@ impl AllowedHost {
             s => return Err(AllowedHostError::BadScheme(s.to_owned())),
         };
         let rest = match rest.split_once('/') {
-            Some((authority, path)) if path.is_empty() => authority,
+            Some((authority, "")) => authority,
             Some(_) => return Err(AllowedHostError::HasPath(text.to_owned())),
             None => rest,
         };
