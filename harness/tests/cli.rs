@@ -39,14 +39,17 @@ fn start_up(args: &[&str], envs: &[(&str, &str)]) -> (Up, SocketAddr, Vec<String
     let stdout = child.stdout.take().expect("stdout");
     let up = Up { child };
     let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut reader = BufReader::new(stdout).lines();
+    while let Some(line) = reader.next() {
         let line = line.expect("stdout line");
         let serving = line.strip_prefix("Serving http://").map(str::to_owned);
         lines.push(line);
         if let Some(addr) = serving {
             let addr: SocketAddr = addr.parse().expect("address");
-            // The route list follows the Serving line; the socket is already bound.
-            return (up, addr, lines, started.elapsed());
+            // The socket is already bound. Keep draining stdout (the route list follows) in the background.
+            let elapsed = started.elapsed();
+            std::thread::spawn(move || for _ in reader.by_ref() {});
+            return (up, addr, lines, elapsed);
         }
         assert!(started.elapsed() < Duration::from_secs(60), "up did not start: {lines:?}");
     }

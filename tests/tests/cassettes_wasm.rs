@@ -20,7 +20,9 @@ fn produce_cassettes_pass_through_wasm() {
             Err(e) => panic!("{}: {e:#}", cassette.title()),
         };
         steps += results.len();
-        failures.extend(results.into_iter().filter(|r| !r.passed).map(|r| format!("{} / {}: {}", r.cassette, r.step, r.detail)));
+        failures.extend(
+            results.into_iter().filter(|r| !r.passed).map(|r| format!("{} / {}: {}", r.cassette, r.step, r.detail)),
+        );
     }
     assert!(failures.is_empty(), "{} of {steps} steps failed:\n{}", failures.len(), failures.join("\n"));
     assert!(steps >= 80, "only {steps} steps ran");

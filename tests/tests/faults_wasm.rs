@@ -21,12 +21,32 @@ fn scenarios() -> Vec<(&'static str, Vec<Value>, Value)> {
     vec![
         ("newInstance", vec![], new.clone()),
         ("queryInstance", vec![new.clone()], json!({"activity":"queryInstance","instanceId":i})),
-        ("refreshInstance", vec![new.clone()], json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-1","instanceId":i,"expireTime":"20301124023618"})),
+        (
+            "refreshInstance",
+            vec![new.clone()],
+            json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-1","instanceId":i,"expireTime":"20301124023618"}),
+        ),
         ("freeze", vec![new.clone()], freeze.clone()),
-        ("unfreeze", vec![new.clone(), freeze], json!({"activity":"updateInstanceStatus","instanceId":i,"status":"UNFREEZE"})),
-        ("upgradeInstance", vec![new.clone()], json!({"activity":"upgradeInstance","instanceId":i,"orderId":"U1","orderLineId":"U1-1"})),
-        ("changeInstanceCheck", vec![new.clone()], json!({"activity":"changeInstanceCheck","instanceId":i,"productInfo":{"productId":"p"}})),
-        ("orderNotify", vec![], json!({"activity":"orderNotify","orderId":"CSFAULT","orderLineId":"CSFAULT-000001","testFlag":"0"})),
+        (
+            "unfreeze",
+            vec![new.clone(), freeze],
+            json!({"activity":"updateInstanceStatus","instanceId":i,"status":"UNFREEZE"}),
+        ),
+        (
+            "upgradeInstance",
+            vec![new.clone()],
+            json!({"activity":"upgradeInstance","instanceId":i,"orderId":"U1","orderLineId":"U1-1"}),
+        ),
+        (
+            "changeInstanceCheck",
+            vec![new.clone()],
+            json!({"activity":"changeInstanceCheck","instanceId":i,"productInfo":{"productId":"p"}}),
+        ),
+        (
+            "orderNotify",
+            vec![],
+            json!({"activity":"orderNotify","orderId":"CSFAULT","orderLineId":"CSFAULT-000001","testFlag":"0"}),
+        ),
         ("releaseInstance", vec![new], json!({"activity":"releaseInstance","instanceId":i})),
     ]
 }

@@ -41,7 +41,8 @@ fn hostile_bodies_get_signed_refusals() {
     nested.push(b'}');
     assert_signed_refusal(&ep.send(&signed_raw(&ep, &signer, &nested)), "000002", "deeply nested JSON");
 
-    let invalid_utf8 = b"{\"activity\":\"newInstance\",\"orderId\":\"\xff\xfe\",\"orderLineId\":\"l\",\"businessId\":\"b\"}";
+    let invalid_utf8 =
+        b"{\"activity\":\"newInstance\",\"orderId\":\"\xff\xfe\",\"orderLineId\":\"l\",\"businessId\":\"b\"}";
     assert_signed_refusal(&ep.send(&signed_raw(&ep, &signer, invalid_utf8)), "000002", "invalid UTF-8");
 
     let empty = signed_raw(&ep, &signer, b"");
@@ -51,7 +52,8 @@ fn hostile_bodies_get_signed_refusals() {
     bad_query.query.push_str("&timestamp=%FF%FE");
     assert_signed_refusal(&ep.send(&bad_query), "000002", "duplicate timestamp with invalid UTF-8");
 
-    let mut v1_dup = signer.v1(&[("activity", "queryInstance"), ("instanceId", "x"), ("timeStamp", "20240101000000000")]);
+    let mut v1_dup =
+        signer.v1(&[("activity", "queryInstance"), ("instanceId", "x"), ("timeStamp", "20240101000000000")]);
     v1_dup.query.push_str("&activity=releaseInstance");
     assert_signed_refusal(&ep.send(&v1_dup), "000002", "duplicate V1 activity");
 

@@ -161,6 +161,8 @@ fn floats_read_back(v: &Value) -> bool {
         }),
         Value::Array(items) => items.iter().all(floats_read_back),
         Value::Object(map) => map.values().all(floats_read_back),
+        // The lenient readers decode strings holding JSON (`"data":"{\"a\":1.5}"`), so look inside those too.
+        Value::String(text) => serde_json::from_str::<Value>(text).map_or(true, |inner| floats_read_back(&inner)),
         _ => true,
     }
 }

@@ -24,7 +24,7 @@ pub struct SignCommand {
 }
 
 /// Options every scheme shares.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct CommonSignArgs {
     /// The access key (basic-interface key for v2/v1, kit key for kit). Also read from KOOGALLERY_KEY.
     #[arg(long, env = "KOOGALLERY_KEY", hide_env_values = true)]
@@ -41,6 +41,18 @@ pub struct CommonSignArgs {
     /// Set or add a field of the sample: name=value, or name:=<json> for a raw JSON value (repeatable).
     #[arg(long = "field", value_name = "NAME=VALUE")]
     pub fields: Vec<String>,
+}
+
+impl std::fmt::Debug for CommonSignArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonSignArgs")
+            .field("key", &"[REDACTED]")
+            .field("url", &self.url)
+            .field("timestamp", &self.timestamp)
+            .field("nonce", &self.nonce)
+            .field("fields", &self.fields)
+            .finish()
+    }
 }
 
 /// The signing schemes.
@@ -234,6 +246,9 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains(AK));
+        let cli = Cli::try_parse_from(["harness", "sign", "v1", "--key", AK, "--url", "u", "--activity", "upgrade"])
+            .expect("parses");
+        assert!(!format!("{cli:?}").contains(AK), "Debug must not show the key");
     }
 
     #[test]

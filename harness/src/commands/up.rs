@@ -4,6 +4,7 @@ use crate::app::AppBuilder;
 use crate::exit_codes;
 use anyhow::Context as _;
 use clap::Args;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -67,18 +68,20 @@ impl UpCommand {
                 let source = source.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}").to_lowercase());
                 tracing::debug!(variable = %name, source = %source, "variable");
             }
-            println!("Logging component stdio to the console");
-            println!();
-            println!("Serving http://{local}");
-            println!("Available Routes:");
+            // Start-up banner, as `spin up` prints it. Write errors (a closed stdout) must not stop the server.
+            let mut banner =
+                format!("Logging component stdio to the console\n\nServing http://{local}\nAvailable Routes:\n");
             for route in app.router().routes() {
                 let shown = route.display_route();
                 let (path, suffix) = match shown.strip_suffix(" (wildcard)") {
                     Some(p) => (p.to_owned(), " (wildcard)"),
                     None => (shown.clone(), ""),
                 };
-                println!("  {}: http://{local}{path}{suffix}", route.component());
+                banner.push_str(&format!("  {}: http://{local}{path}{suffix}\n", route.component()));
             }
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+            drop(out);
             tracing::info!(startup_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0), "ready");
             crate::server::serve(app, listener, crate::server::shutdown_signal()).await;
             tracing::info!("stopped");
