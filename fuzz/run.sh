@@ -19,6 +19,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 FUZZ_DIR=$PWD
+# Always build into fuzz/target, whatever the caller exported: the binaries are run from there, and fuzz builds
+# (nightly, sanitizer flags) must not churn another target directory.
+export CARGO_TARGET_DIR=$FUZZ_DIR/target
 SECONDS_PER_TARGET=${1:-25}
 JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 SANITIZER=${FUZZ_SANITIZER:-none}

@@ -1,6 +1,6 @@
 //! The `harness` command line: one subcommand per `XxxCommand` in [`crate::commands`].
 
-use crate::commands::{BenchCommand, ReplayCommand, SignCommand, UpCommand};
+use crate::commands::{BenchCommand, EmulateCommand, ReplayCommand, SignCommand, UpCommand};
 use clap::{Parser, Subcommand};
 
 /// Local KooGallery: run the Spin components without Spin, sign requests, replay cassettes.
@@ -23,6 +23,8 @@ pub enum Command {
     Replay(ReplayCommand),
     /// Measure in-process request latency (p50/p90/p99) and throughput.
     Bench(BenchCommand),
+    /// Act as KooGallery against any endpoint and print a conformance report.
+    Emulate(EmulateCommand),
 }
 
 impl Cli {
@@ -34,6 +36,7 @@ impl Cli {
             Command::Sign(c) => c.execute(),
             Command::Replay(c) => c.execute(),
             Command::Bench(c) => c.execute(),
+            Command::Emulate(c) => c.execute(),
         };
         match result {
             Ok(code) => code,

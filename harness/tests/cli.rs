@@ -256,3 +256,44 @@ fn replay_rejects_an_invalid_cassette_before_running() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("stauts"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `emulate` against `up` serving the real produce component passes every rule (V2 and V1; kit rules skip).
+#[test]
+fn emulate_against_up_with_the_produce_component_passes_every_rule() {
+    let root = common::crate_dir().join("..");
+    let wasm = root.join("target/wasm32-wasip2/wasm/produce.wasm");
+    assert!(wasm.exists(), "build it first: cargo build --profile wasm --target wasm32-wasip2 -p produce");
+    let rc = memory_runtime_config();
+    let manifest = root.join("spin.toml");
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let (_up, addr, _, _) = start_up(
+        &["--listen", &listen, "-f", &manifest.to_string_lossy(), "--runtime-config-file", &rc.to_string_lossy()],
+        &[("SPIN_VARIABLE_ACCESS_KEYS", "1234567890abcdef1234567890abcdef")],
+    );
+    let dir = common::temp_dir("emulate");
+    let (json, html) = (dir.join("report.json"), dir.join("report.html"));
+    let out = Command::new(BIN)
+        .args(["emulate", &format!("http://{addr}/produce"), "--v1", "--quiet", "--json"])
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .env("KOOGALLERY_KEY", "1234567890abcdef1234567890abcdef")
+        .output()
+        .expect("run emulate");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(!table.contains("FAIL"), "{table}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json report")).expect("json");
+    let rules = report["rules"].as_array().map_or(0, Vec::len);
+    assert!(rules >= 40, "{rules} rules");
+    assert!(std::fs::read_to_string(&html).expect("html report").contains("<html"));
+
+    // With the wrong key every lifecycle rule fails and the exit code says so.
+    let wrong = Command::new(BIN)
+        .args(["emulate", &format!("http://{addr}/produce"), "--quiet"])
+        .env("KOOGALLERY_KEY", "not-the-key")
+        .output()
+        .expect("run emulate");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("FAIL"));
+}

@@ -1,11 +1,13 @@
 //! One module per subcommand; each is an `XxxCommand` (clap `Args`) with `execute(self) -> anyhow::Result<i32>`.
 
 mod bench;
+mod emulate;
 mod replay;
 mod sign;
 mod up;
 
 pub use bench::BenchCommand;
+pub use emulate::EmulateCommand;
 pub use replay::ReplayCommand;
 pub use sign::{SignCommand, SignScheme};
 pub use up::UpCommand;

@@ -1,0 +1,77 @@
+//! `harness emulate URL`: act as KooGallery against any production endpoint and print a conformance report.
+
+use crate::exit_codes;
+use anyhow::Context as _;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Act as the marketplace against URL (ours via `up`, a deployed one, or another implementation): full lifecycles,
+/// retries with fresh businessIds, concurrent duplicates, forged and stale signatures, malformed and oversize bodies,
+/// V1 and kit syncs; then print one line per rule. Exits 1 if any rule fails.
+///
+/// The key is read from `--key` or, better (it stays out of shell history), `KOOGALLERY_KEY`.
+#[derive(Debug, Args)]
+pub struct EmulateCommand {
+    /// The production URL, e.g. http://127.0.0.1:3000/produce.
+    pub url: String,
+    /// The basic-interface key (comma list allowed: the first signs).
+    #[arg(long, env = "KOOGALLERY_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Also run the legacy V1 rules.
+    #[arg(long)]
+    pub v1: bool,
+    /// The production address for kit syncs (`{kit-url}/produceAPI/v2/<name>`); kit rules are skipped without it.
+    #[arg(long)]
+    pub kit_url: Option<String>,
+    /// The kit key.
+    #[arg(long, env = "KOOGALLERY_KIT_KEY", hide_env_values = true)]
+    pub kit_key: Option<String>,
+    /// A PEM file with the merchant's RSA public key, to encrypt `applicationSync` secrets.
+    #[arg(long)]
+    pub kit_rsa_public_key: Option<PathBuf>,
+    /// Concurrent duplicates sent at once.
+    #[arg(long, default_value_t = emulator::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// The endpoint's timestamp window in ms (stale requests are sent just outside it).
+    #[arg(long, default_value_t = emulator::DEFAULT_WINDOW_MS)]
+    pub timestamp_window_ms: u64,
+    /// Also write the report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also write the report as a self-contained HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl EmulateCommand {
+    /// Runs every rule and prints the report.
+    ///
+    /// # Errors
+    /// Bad options or an unwritable report file; failing rules are findings (exit code 1), not errors.
+    pub fn execute(self) -> anyhow::Result<i32> {
+        let kit_rsa_public_key = match &self.kit_rsa_public_key {
+            Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+            None => None,
+        };
+        let opts = emulator::EmulateOptions {
+            url: self.url,
+            key: self.key,
+            v1: self.v1,
+            kit_url: self.kit_url,
+            kit_key: self.kit_key,
+            kit_rsa_public_key,
+            concurrency: self.concurrency,
+            timestamp_window_ms: self.timestamp_window_ms,
+            json_out: self.json,
+            html_out: self.html,
+            progress: !self.quiet,
+            ..Default::default()
+        };
+        let report = super::runtime()?.block_on(emulator::run(opts))?;
+        report.print_table();
+        Ok(if report.passed() { exit_codes::SUCCESS } else { exit_codes::TEST_FAILURES })
+    }
+}
