@@ -34,10 +34,14 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter_batched(|| v2(body(next())), |req| ep.send(&req), BatchSize::SmallInput));
     };
     case("newInstance_new_order", &|n| {
-        format!(r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CS{n}","orderLineId":"CS{n}-000001","testFlag":"0"}}"#)
+        format!(
+            r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CS{n}","orderLineId":"CS{n}-000001","testFlag":"0"}}"#
+        )
     });
     case("newInstance_retry", &|n| {
-        format!(r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CSB","orderLineId":"CSB-000001","testFlag":"0"}}"#)
+        format!(
+            r#"{{"activity":"newInstance","businessId":"b{n}","orderId":"CSB","orderLineId":"CSB-000001","testFlag":"0"}}"#
+        )
     });
     case("queryInstance", &|_| format!(r#"{{"activity":"queryInstance","instanceId":"{id}","testFlag":"0"}}"#));
     case("refreshInstance", &|n| {
@@ -49,7 +53,9 @@ fn bench(c: &mut Criterion) {
         let status = if n % 2 == 0 { "FREEZE" } else { "UNFREEZE" };
         format!(r#"{{"activity":"updateInstanceStatus","instanceId":"{id}","status":"{status}","testFlag":"0"}}"#)
     });
-    case("releaseInstance_unknown", &|n| format!(r#"{{"activity":"releaseInstance","instanceId":"x{n}","testFlag":"0"}}"#));
+    case("releaseInstance_unknown", &|n| {
+        format!(r#"{{"activity":"releaseInstance","instanceId":"x{n}","testFlag":"0"}}"#)
+    });
     group.bench_function("rejected_bad_signature", |b| {
         b.iter_batched(
             || {
