@@ -68,7 +68,6 @@ impl EmulateCommand {
             json_out: self.json,
             html_out: self.html,
             progress: !self.quiet,
-            ..Default::default()
         };
         let report = super::runtime()?.block_on(emulator::run(opts))?;
         report.print_table();
