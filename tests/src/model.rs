@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use koogallery_core::http::Inbound;
 use koogallery_core::identity;
+use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{Endpoint, Lifecycle, code};
@@ -233,4 +234,24 @@ fn snapshot(ep: &dyn Endpoint) -> Vec<(String, Option<Vec<u8>>)> {
     let mut keys = ep.keys();
     keys.sort();
     keys.into_iter().map(|k| (k.clone(), ep.value(&k))).collect()
+}
+
+/// Random steps over `lines` order lines: mostly honest requests (creations and retries, queries, renewals,
+/// freezes, upgrades, releases), with replays, forgeries and stale requests mixed in.
+pub fn arbitrary_step(lines: u8) -> impl Strategy<Value = Step> {
+    let honest = prop_oneof![
+        3 => (0..lines).prop_map(Step::New),
+        2 => (0..lines).prop_map(Step::Query),
+        2 => (0..lines, 0..3u8).prop_map(|(n, o)| Step::Renew(n, o)),
+        2 => (0..lines).prop_map(Step::Freeze),
+        2 => (0..lines).prop_map(Step::Unfreeze),
+        1 => (0..lines, 0..3u8).prop_map(|(n, o)| Step::Upgrade(n, o)),
+        1 => (0..lines).prop_map(Step::Release),
+    ];
+    prop_oneof![
+        12 => honest.clone(),
+        1 => Just(Step::Replay),
+        1 => honest.clone().prop_map(|s| Step::Forged(Box::new(s))),
+        1 => honest.prop_map(|s| Step::Stale(Box::new(s))),
+    ]
 }

@@ -1,30 +1,12 @@
 //! Lifecycle properties against core directly (fast; the Wasm run of the same model is in `lifecycle_wasm.rs`).
 
-use conformance::model::{Step, check};
+use conformance::model::{Step, arbitrary_step, check};
 use conformance::{AK, NativeEndpoint};
 use koogallery_core::keys::KeyRing;
 use koogallery_core::produce::ProduceConfig;
 use proptest::prelude::*;
 
 const LINES: u8 = 3;
-
-fn step() -> impl Strategy<Value = Step> {
-    let honest = prop_oneof![
-        3 => (0..LINES).prop_map(Step::New),
-        2 => (0..LINES).prop_map(Step::Query),
-        2 => (0..LINES, 0..3u8).prop_map(|(n, o)| Step::Renew(n, o)),
-        2 => (0..LINES).prop_map(Step::Freeze),
-        2 => (0..LINES).prop_map(Step::Unfreeze),
-        1 => (0..LINES, 0..3u8).prop_map(|(n, o)| Step::Upgrade(n, o)),
-        1 => (0..LINES).prop_map(Step::Release),
-    ];
-    prop_oneof![
-        12 => honest.clone(),
-        1 => Just(Step::Replay),
-        1 => honest.clone().prop_map(|s| Step::Forged(Box::new(s))),
-        1 => honest.prop_map(|s| Step::Stale(Box::new(s))),
-    ]
-}
 
 fn endpoint() -> NativeEndpoint {
     let keys = KeyRing::parse_list(AK).unwrap_or_else(|_| unreachable!());
@@ -34,7 +16,7 @@ fn endpoint() -> NativeEndpoint {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
-    fn random_lifecycles_match_the_model(steps in proptest::collection::vec(step(), 1..40)) {
+    fn random_lifecycles_match_the_model(steps in proptest::collection::vec(arbitrary_step(LINES), 1..40)) {
         let ep = endpoint();
         if let Err(e) = check(&ep, LINES, &steps) {
             prop_assert!(false, "{}", e);

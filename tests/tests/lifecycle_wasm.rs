@@ -1,7 +1,7 @@
 //! The lifecycle model through the Wasm component in the harness: random sequences with retries, duplicates,
 //! replays, forgeries and reordering keep the invariants; and core and the component agree byte for byte.
 
-use conformance::model::{Step, check};
+use conformance::model::{arbitrary_step, check};
 use conformance::{AK, Endpoint, Lifecycle, NativeEndpoint, WasmEndpoint, WasmOptions, code};
 use koogallery_core::keys::KeyRing;
 use koogallery_core::produce::ProduceConfig;
@@ -9,24 +9,6 @@ use proptest::prelude::*;
 use serde_json::json;
 
 const LINES: u8 = 3;
-
-fn step() -> impl Strategy<Value = Step> {
-    let honest = prop_oneof![
-        3 => (0..LINES).prop_map(Step::New),
-        2 => (0..LINES).prop_map(Step::Query),
-        2 => (0..LINES, 0..3u8).prop_map(|(n, o)| Step::Renew(n, o)),
-        2 => (0..LINES).prop_map(Step::Freeze),
-        2 => (0..LINES).prop_map(Step::Unfreeze),
-        1 => (0..LINES, 0..3u8).prop_map(|(n, o)| Step::Upgrade(n, o)),
-        1 => (0..LINES).prop_map(Step::Release),
-    ];
-    prop_oneof![
-        12 => honest.clone(),
-        1 => Just(Step::Replay),
-        1 => honest.clone().prop_map(|s| Step::Forged(Box::new(s))),
-        1 => honest.prop_map(|s| Step::Stale(Box::new(s))),
-    ]
-}
 
 fn wasm() -> WasmEndpoint {
     match WasmEndpoint::new(WasmOptions::default()) {
@@ -38,7 +20,7 @@ fn wasm() -> WasmEndpoint {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
-    fn random_lifecycles_through_wasm_match_the_model(steps in proptest::collection::vec(step(), 1..30)) {
+    fn random_lifecycles_through_wasm_match_the_model(steps in proptest::collection::vec(arbitrary_step(LINES), 1..30)) {
         let ep = wasm();
         if let Err(e) = check(&ep, LINES, &steps) {
             prop_assert!(false, "{}", e);

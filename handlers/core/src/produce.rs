@@ -125,6 +125,34 @@ where
     reply.finish(cfg)
 }
 
+/// A dispatched answer, or the activity whose store access failed (answered `000005`).
+pub(crate) type DispatchResult = Result<Reply, (&'static str, crate::store::StoreError)>;
+
+/// Applies a lifecycle event to an instance and answers `000000`, or `000003` when the event needs an instance
+/// that does not exist. Shared by V2 and V1, which differ only in how they name the activities.
+pub(crate) async fn lifecycle_reply<S, B, C, R>(
+    interface: &'static str,
+    activity: &'static str,
+    test: bool,
+    instance_id: &str,
+    event: &crate::lifecycle::Event,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+) -> DispatchResult
+where
+    S: crate::store::Store,
+    B: Backend,
+    C: Clock,
+    R: Random,
+{
+    let (outcome, _) = state::apply_event(ctx, cfg, test, instance_id, event).await.map_err(|e| (activity, e))?;
+    let code = match outcome {
+        crate::lifecycle::Outcome::Done => ResultCode::Success,
+        crate::lifecycle::Outcome::NotFound => ResultCode::InstanceNotFound,
+    };
+    Ok(Reply::code(interface, activity, code).with_instance(instance_id))
+}
+
 /// An answer before serialisation and signing.
 pub(crate) struct Reply {
     interface: &'static str,

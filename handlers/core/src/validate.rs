@@ -190,15 +190,16 @@ impl<'a> Fields<'a> {
         required_str(&self.path(name), self.string(name)?, max)
     }
 
-    /// A mandatory string that may be empty (the kit's `instanceId` during credential setup); `null` reads as `""`.
+    /// A mandatory string that may be empty (the kit's `instanceId` during credential setup); `null` and an absent
+    /// key read as `""`.
     ///
     /// # Errors
     ///
-    /// Missing key, too long, or not a string.
+    /// Too long, or not a string.
     pub fn required_may_be_empty(&self, name: &str, max: usize) -> Result<String, FieldError> {
-        if !self.has_key(name) {
-            return Err(FieldError::missing(self.path(name)));
-        }
+        // Absent reads as empty too: the marketplace signs its canonical form with `null` entries dropped, so a
+        // body carrying `"instanceId": null` and the same body without the key are one signed message and must
+        // parse alike.
         let value = self.string(name)?.unwrap_or_default();
         check_len(&self.path(name), &value, max)?;
         Ok(value)
@@ -308,7 +309,8 @@ mod tests {
         assert_eq!(f.string("bad"), Err(FieldError::invalid("userList[3].bad", "must be a string")));
         assert_eq!(f.required("nul", 5), Err(FieldError::missing("userList[3].nul")));
         assert_eq!(f.required_may_be_empty("nul", 5), Ok(String::new()));
-        assert_eq!(f.required_may_be_empty("absent", 5), Err(FieldError::missing("userList[3].absent")));
+        // Absent and null are one signed message (the canonical form drops nulls), so they read alike.
+        assert_eq!(f.required_may_be_empty("absent", 5), Ok(String::new()));
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! Legacy V1 activities: GET with query parameters, `authToken`, encrypted credentials, `Body-Sign` on every answer.
 
 use super::state::{self, apply_event, load};
-use super::{Ctx, ProduceConfig, Reply};
+use super::{Ctx, DispatchResult, ProduceConfig, Reply, lifecycle_reply};
 use crate::aes_cred::{CredentialCipher, decrypt_contact, iv_from_random};
 use crate::auth_token_v1::V1AuthToken;
 use crate::env::{Backend, Clock, Random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
 use crate::json_out::to_ascii_json;
-use crate::lifecycle::{Event, InstanceRecord, Outcome, Status};
+use crate::lifecycle::{Event, InstanceRecord, Status};
 use crate::result_code::ResultCode;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::v1::{self as msg, V1Request, parse_v1_request};
 
 const IFACE: &str = "v1";
@@ -68,8 +68,6 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     }
 }
 
-type DispatchResult = Result<Reply, (&'static str, StoreError)>;
-
 async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
     request: V1Request,
     cfg: &ProduceConfig,
@@ -107,14 +105,15 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 expire_ms: r.expire_time_ms,
                 product_id: r.product_id,
             };
-            lifecycle_reply("refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
         }
         V1Request::ExpireInstance(r) => {
-            lifecycle_reply("expireInstance", r.test_flag.is_debug(), &r.instance_id, &Event::Freeze, cfg, ctx).await
+            lifecycle_reply(IFACE, "expireInstance", r.test_flag.is_debug(), &r.instance_id, &Event::Freeze, cfg, ctx)
+                .await
         }
         V1Request::ReleaseInstance(r) => {
             let event = Event::Release { order_id: r.order_id };
-            lifecycle_reply("releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
         }
         V1Request::Upgrade(r) => {
             let details = serde_json::json!({ "skuCode": r.sku_code, "productId": r.product_id });
@@ -124,7 +123,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 product_id: r.product_id,
                 details: Some(details),
             };
-            lifecycle_reply("upgrade", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "upgrade", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
         }
         V1Request::QueryInstance(r) => {
             const A: &str = "queryInstance";
@@ -172,22 +171,6 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             ))
         }
     }
-}
-
-async fn lifecycle_reply<S: Store, B: Backend, C: Clock, R: Random>(
-    activity: &'static str,
-    test: bool,
-    instance_id: &str,
-    event: &Event,
-    cfg: &ProduceConfig,
-    ctx: &Ctx<'_, S, B, C, R>,
-) -> DispatchResult {
-    let (outcome, _) = apply_event(ctx, cfg, test, instance_id, event).await.map_err(|e| (activity, e))?;
-    let code = match outcome {
-        Outcome::Done => ResultCode::Success,
-        Outcome::NotFound => ResultCode::InstanceNotFound,
-    };
-    Ok(Reply::code(IFACE, activity, code).with_instance(instance_id))
 }
 
 /// The order details kept with a V1 instance; contact data is decrypted (or kept raw when it cannot be).

@@ -1,14 +1,14 @@
 //! V2 activities: POST JSON, query-string signature (`signature`, `timestamp`, `nonce`).
 
 use super::state::{self, apply_event, load, nonce_key};
-use super::{Ctx, ProduceConfig, Reply};
+use super::{Ctx, DispatchResult, ProduceConfig, Reply, lifecycle_reply};
 use crate::aes_cred::{CredentialCipher, iv_from_random};
 use crate::auth::AuthError;
 use crate::env::{Backend, Clock, Random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
 use crate::json_out::to_ascii_json;
-use crate::lifecycle::{Event, InstanceRecord, Outcome, Status, StoredAppInfo};
+use crate::lifecycle::{Event, InstanceRecord, Status, StoredAppInfo};
 use crate::result_code::ResultCode;
 use crate::sign_v2::{V2Auth, V2Verifier};
 use crate::store::{Store, StoreError};
@@ -91,8 +91,6 @@ async fn check_nonce<S: Store>(store: &S, nonce: &str, timestamp_ms: u64) -> Res
     Ok(true)
 }
 
-type DispatchResult = Result<Reply, (&'static str, StoreError)>;
-
 async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
     request: V2Request,
     cfg: &ProduceConfig,
@@ -125,18 +123,19 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 expire_ms: r.expire_time_ms,
                 product_id: r.product_id,
             };
-            lifecycle_reply("refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
         }
         V2Request::UpdateInstanceStatus(r) => {
             let event = match r.status {
                 msg::InstanceStatusChange::Freeze => Event::Freeze,
                 msg::InstanceStatusChange::Unfreeze => Event::Unfreeze,
             };
-            lifecycle_reply("updateInstanceStatus", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "updateInstanceStatus", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx)
+                .await
         }
         V2Request::ReleaseInstance(r) => {
             let event = Event::Release { order_id: r.order_id };
-            lifecycle_reply("releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
         }
         V2Request::UpgradeInstance(r) => {
             let event = Event::Upgrade {
@@ -145,7 +144,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 product_id: None,
                 details: None,
             };
-            lifecycle_reply("upgradeInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "upgradeInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
         }
         V2Request::ChangeInstanceCheck(r) => {
             const A: &str = "changeInstanceCheck";
@@ -178,22 +177,6 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
 
 fn log_name(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect()
-}
-
-async fn lifecycle_reply<S: Store, B: Backend, C: Clock, R: Random>(
-    activity: &'static str,
-    test: bool,
-    instance_id: &str,
-    event: &Event,
-    cfg: &ProduceConfig,
-    ctx: &Ctx<'_, S, B, C, R>,
-) -> DispatchResult {
-    let (outcome, _) = apply_event(ctx, cfg, test, instance_id, event).await.map_err(|e| (activity, e))?;
-    let code = match outcome {
-        Outcome::Done => ResultCode::Success,
-        Outcome::NotFound => ResultCode::InstanceNotFound,
-    };
-    Ok(Reply::code(IFACE, activity, code).with_instance(instance_id))
 }
 
 async fn query<S: Store, B: Backend, C: Clock, R: Random>(
