@@ -398,14 +398,14 @@ fn check(
     }
     if e.body_sign {
         let key = e.body_sign_key.as_deref().or(auth.map(|a| a.key.as_str())).unwrap_or("");
-        match (signing::key_ring(key), response.headers().get(koogallery_core::body_sign::HEADER_NAME)) {
+        match (signing::key_ring(key), response.headers().get(koogallery_core::signing::body_sign::HEADER_NAME)) {
             (None, _) => failures.push("no key to check Body-Sign".to_owned()),
             (Some(_), None) => failures.push("Body-Sign header missing".to_owned()),
             (Some(keys), Some(h)) => {
                 let valid = h
                     .to_str()
                     .ok()
-                    .is_some_and(|h| koogallery_core::body_sign::verify(h, response.body(), &keys).is_ok());
+                    .is_some_and(|h| koogallery_core::signing::body_sign::verify(h, response.body(), &keys).is_ok());
                 if !valid {
                     failures.push("Body-Sign does not verify for the key".to_owned());
                 }

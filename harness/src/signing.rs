@@ -8,12 +8,12 @@
 //! | V1 | query `timeStamp` (`yyyyMMddHHmmssSSS` UTC), `authToken` | [`V1AuthToken::signed_query`] |
 //! | kit | headers `x-sign`, `x-timestamp`, `x-nonce` | [`KitVerifier::sign_canonical`] |
 
-use koogallery_core::auth_token_v1::V1AuthToken;
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::sign_kit::KitVerifier;
-use koogallery_core::sign_v2::V2Verifier;
-use koogallery_core::time::{Precision, format_compact_utc};
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::kit::KitVerifier;
+use koogallery_core::signing::v1::V1AuthToken;
+use koogallery_core::signing::v2::V2Verifier;
+use koogallery_core::signing::window::TimestampWindow;
+use koogallery_core::wire::time::{Precision, format_compact_utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 /// Query characters kept unescaped (RFC 3986 unreserved).

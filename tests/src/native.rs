@@ -2,10 +2,10 @@
 
 use std::cell::Cell;
 
-use koogallery_core::env::{Clock, NoBackend, OsRandom};
 use koogallery_core::http::{Inbound, Outbound};
+use koogallery_core::ports::MemoryStore;
+use koogallery_core::ports::{Clock, NoBackend, OsRandom};
 use koogallery_core::produce::{Ctx, ProduceConfig, handle};
-use koogallery_core::store::MemoryStore;
 
 use crate::Endpoint;
 

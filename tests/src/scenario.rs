@@ -3,8 +3,8 @@
 use std::cell::Cell;
 
 use koogallery_core::http::{Inbound, Outbound};
-use koogallery_core::keys::KeyRing;
 use koogallery_core::marketplace::Marketplace;
+use koogallery_core::signing::keys::KeyRing;
 use serde_json::Value;
 
 use crate::{AK, Endpoint};

@@ -3,8 +3,8 @@
 
 use conformance::{AK, Endpoint, Lifecycle, WasmEndpoint, WasmOptions, code};
 use harness::kv::OpMatch;
-use koogallery_core::body_sign;
-use koogallery_core::keys::KeyRing;
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::keys::KeyRing;
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_700_000_000_000;

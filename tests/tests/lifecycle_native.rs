@@ -2,8 +2,8 @@
 
 use conformance::model::{Step, arbitrary_step, check};
 use conformance::{AK, NativeEndpoint};
-use koogallery_core::keys::KeyRing;
 use koogallery_core::produce::ProduceConfig;
+use koogallery_core::signing::keys::KeyRing;
 use proptest::prelude::*;
 
 const LINES: u8 = 3;

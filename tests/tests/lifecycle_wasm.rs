@@ -3,8 +3,8 @@
 
 use conformance::model::{arbitrary_step, check};
 use conformance::{AK, Endpoint, Lifecycle, NativeEndpoint, WasmEndpoint, WasmOptions, code};
-use koogallery_core::keys::KeyRing;
 use koogallery_core::produce::ProduceConfig;
+use koogallery_core::signing::keys::KeyRing;
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance::{AK, Lifecycle, workspace_root};
-use koogallery_core::aes_cred::{AesBits, CredentialCipher};
-use koogallery_core::keys::SecretKey;
+use koogallery_core::crypto::aes_cred::{AesBits, CredentialCipher};
+use koogallery_core::signing::keys::SecretKey;
 use serde_json::{Value, json};
 
 const PHONE: &str = "13912345678";
@@ -88,7 +88,13 @@ fn logs_of_a_full_lifecycle_hold_no_secrets_or_personal_data() {
         ("productId", "p1"),
         ("mobilePhone", &phone_ct),
         ("email", &email_ct),
-        ("timeStamp", &koogallery_core::time::format_compact_utc(now_ms(), koogallery_core::time::Precision::Millis17)),
+        (
+            "timeStamp",
+            &koogallery_core::wire::time::format_compact_utc(
+                now_ms(),
+                koogallery_core::wire::time::Precision::Millis17,
+            ),
+        ),
     ]);
     let v1_answer: Value =
         serde_json::from_slice(&http(port, "GET", &format!("/produce?{}", v1.query), b"")).unwrap_or_default();

@@ -2,9 +2,9 @@
 //! parameters, header injection. Every answer is a signed JSON refusal; nothing traps and nothing is stored.
 
 use conformance::{AK, Endpoint, Lifecycle, WasmEndpoint, WasmOptions, code, json};
-use koogallery_core::body_sign;
 use koogallery_core::http::{Inbound, Outbound};
-use koogallery_core::keys::KeyRing;
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::keys::KeyRing;
 use serde_json::json as j;
 
 fn endpoint() -> WasmEndpoint {

@@ -5,12 +5,12 @@
 use std::cell::Cell;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use koogallery_core::env::{Clock, NoBackend, OsRandom};
 use koogallery_core::http::Inbound;
-use koogallery_core::keys::KeyRing;
 use koogallery_core::marketplace::Marketplace;
+use koogallery_core::ports::MemoryStore;
+use koogallery_core::ports::{Clock, NoBackend, OsRandom};
 use koogallery_core::produce::{Ctx, ProduceConfig, handle};
-use koogallery_core::store::MemoryStore;
+use koogallery_core::signing::keys::KeyRing;
 
 const AK: &str = "1234567890abcdef1234567890abcdef";
 const NOW: u64 = 1_700_000_000_000;

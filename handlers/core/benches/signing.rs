@@ -5,19 +5,18 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_main};
-use koogallery_core::aes_cred::{AesBits, CredentialCipher};
-use koogallery_core::agents_jwt::{self, JwtVerifier};
-use koogallery_core::apig::{self, ApigRequest, ApigSigner};
-use koogallery_core::auth_token_v1::V1AuthToken;
-use koogallery_core::body_sign;
-use koogallery_core::canonical_json::signing_candidates;
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::rsa_secret::{ClientSecretKey, OaepVariant, SystemRng, encrypt_client_secret};
-use koogallery_core::sha1prng;
-use koogallery_core::sign_kit::{KitAuth, KitVerifier};
-use koogallery_core::sign_usage;
-use koogallery_core::sign_v2::{V2Auth, V2Verifier};
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::crypto::aes_cred::{self, AesBits, CredentialCipher};
+use koogallery_core::crypto::rsa_secret::{ClientSecretKey, OaepVariant, SystemRng, encrypt_client_secret};
+use koogallery_core::signing::agents_jwt::{self, JwtVerifier};
+use koogallery_core::signing::apig::{self, ApigRequest, ApigSigner};
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::canonical_json::signing_candidates;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::kit::{KitAuth, KitVerifier};
+use koogallery_core::signing::usage;
+use koogallery_core::signing::v1::V1AuthToken;
+use koogallery_core::signing::v2::{V2Auth, V2Verifier};
+use koogallery_core::signing::window::TimestampWindow;
 
 const AK: &str = "1234567890abcdef1234567890abcdef";
 const TS: &str = "1680508066618";
@@ -84,11 +83,11 @@ fn usage(c: &mut Criterion) {
     let keys = ring();
     let body = br#"{"usage_records":[{"begin_time":"20240306T010000Z","end_time":"20240306T015959Z","instance_id":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","metering_sn":"7d2a8f7e-5b1c-4d5e-9a44-0c1e2f3a4b5c","record_time":"20240306T020000Z","usage_value":"12.5"}]}"#;
     let (ts, nonce) = ("1709690865879", "6c63c221-1f6b-4141-8ff4-22f5dfe82b65");
-    let sig = sign_usage::signature(&key, ts, nonce, body);
+    let sig = usage::signature(&key, ts, nonce, body);
     let w = TimestampWindow::default();
-    c.bench_function("usage/sign", |b| b.iter(|| sign_usage::signature(&key, ts, nonce, black_box(body))));
+    c.bench_function("usage/sign", |b| b.iter(|| usage::signature(&key, ts, nonce, black_box(body))));
     c.bench_function("usage/verify", |b| {
-        b.iter(|| sign_usage::verify(&keys, ts, nonce, &sig, black_box(body), 1_709_690_865_879, w))
+        b.iter(|| usage::verify(&keys, ts, nonce, &sig, black_box(body), 1_709_690_865_879, w))
     });
 }
 
@@ -116,7 +115,7 @@ fn apig_bench(c: &mut Criterion) {
 
 fn aes(c: &mut Criterion) {
     let key = SecretKey::new(AK);
-    c.bench_function("sha1prng/derive_aes256_key", |b| b.iter(|| sha1prng::aes_key(black_box(&key), AesBits::Aes256)));
+    c.bench_function("sha1prng/derive_aes256_key", |b| b.iter(|| aes_cred::aes_key(black_box(&key), AesBits::Aes256)));
     c.bench_function("aes/cipher_new_256", |b| b.iter(|| CredentialCipher::new(black_box(&key), AesBits::Aes256)));
     let cipher = CredentialCipher::new(&key, AesBits::Aes256);
     let out = cipher.encrypt("Huawei12345", b"abcdefgh12345678");
@@ -124,7 +123,7 @@ fn aes(c: &mut Criterion) {
     c.bench_function("aes/decrypt_256", |b| b.iter(|| cipher.decrypt(black_box(&out))));
     c.bench_function("aes/decrypt_contact_128_fallback", |b| {
         let a3 = "abcdefgh12345678oY/+cRcq6bPCtW1cVhVJwg==";
-        b.iter(|| koogallery_core::aes_cred::decrypt_contact(&key, black_box(a3)))
+        b.iter(|| koogallery_core::crypto::aes_cred::decrypt_contact(&key, black_box(a3)))
     });
 }
 

@@ -4,7 +4,7 @@
 //! marketplace would, so every test request goes through the real verifier.
 //!
 //! ```
-//! use koogallery_core::keys::KeyRing;
+//! use koogallery_core::signing::keys::KeyRing;
 //! use koogallery_core::marketplace::Marketplace;
 //! let mp = Marketplace::new(KeyRing::parse_list("1234567890abcdef1234567890abcdef").expect("key"));
 //! let body = br#"{"activity":"newInstance","businessId":"87b94795-0603-4e24-8ae5-69420d60e3c8","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","testFlag":"1"}"#;
@@ -14,12 +14,12 @@
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::auth_token_v1::V1AuthToken;
 use crate::http::Inbound;
-use crate::keys::KeyRing;
-use crate::sign_kit::KitVerifier;
-use crate::sign_v2::V2Verifier;
-use crate::window::TimestampWindow;
+use crate::signing::keys::KeyRing;
+use crate::signing::kit::KitVerifier;
+use crate::signing::v1::V1AuthToken;
+use crate::signing::v2::V2Verifier;
+use crate::signing::window::TimestampWindow;
 
 /// Signs requests with the marketplace's side of the shared keys (the first key of the ring).
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! `webhook-signature` (`v1,<base64 HMAC-SHA256>` over `id.timestamp.body`), as specified by
 //! <https://www.standardwebhooks.com>, and can verify them with any Standard Webhooks library.
 
-use crate::keys::SecretKey;
+use crate::signing::keys::SecretKey;
 use standardwebhooks::Webhook;
 
 /// Signs backend events with `backend_secret`.

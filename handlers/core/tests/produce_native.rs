@@ -4,15 +4,15 @@
 
 use std::cell::{Cell, RefCell};
 
-use koogallery_core::aes_cred::{AesBits, CredentialCipher};
-use koogallery_core::body_sign;
-use koogallery_core::env::{Backend, Clock, OsRandom, OutboundError, OutboundReply};
+use koogallery_core::crypto::aes_cred::{AesBits, CredentialCipher};
 use koogallery_core::http::Inbound;
 use koogallery_core::identity;
-use koogallery_core::keys::{KeyRing, SecretKey};
 use koogallery_core::marketplace::Marketplace;
+use koogallery_core::ports::MemoryStore;
+use koogallery_core::ports::{Backend, Clock, OsRandom, OutboundError, OutboundReply};
 use koogallery_core::produce::{BackendTarget, Ctx, ProduceConfig, handle};
-use koogallery_core::store::MemoryStore;
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
 use serde_json::Value;
 
 const AK: &str = "1234567890abcdef1234567890abcdef";

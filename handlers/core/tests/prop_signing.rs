@@ -1,17 +1,17 @@
 //! Property tests: for every scheme, sign → verify holds for arbitrary inputs, and any single-byte change of
 //! body, key, timestamp, nonce or signature is rejected. AES, APIG and canonical JSON round-trip.
 
-use koogallery_core::aes_cred::{AesBits, CredentialCipher};
-use koogallery_core::agents_jwt::{self, JwtVerifier};
-use koogallery_core::apig::{self, ApigRequest, ApigSigner};
-use koogallery_core::auth_token_v1::V1AuthToken;
-use koogallery_core::body_sign;
-use koogallery_core::canonical_json::{jackson_compact, signing_candidates, sorted_compact};
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::sign_kit::{KitAuth, KitVerifier};
-use koogallery_core::sign_usage;
-use koogallery_core::sign_v2::{V2Auth, V2Verifier};
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::crypto::aes_cred::{AesBits, CredentialCipher};
+use koogallery_core::signing::agents_jwt::{self, JwtVerifier};
+use koogallery_core::signing::apig::{self, ApigRequest, ApigSigner};
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::canonical_json::{jackson_compact, signing_candidates, sorted_compact};
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::kit::{KitAuth, KitVerifier};
+use koogallery_core::signing::usage;
+use koogallery_core::signing::v1::V1AuthToken;
+use koogallery_core::signing::v2::{V2Auth, V2Verifier};
+use koogallery_core::signing::window::TimestampWindow;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -192,15 +192,15 @@ proptest! {
         at in any::<Index>(), pick in any::<Index>(), delta in 1u8..,
     ) {
         let w = TimestampWindow::default();
-        let sig = sign_usage::signature(&SecretKey::new(key.as_str()), &ts, &nonce, &body);
+        let sig = usage::signature(&SecretKey::new(key.as_str()), &ts, &nonce, &body);
         let keys = ring(&key);
-        prop_assert!(sign_usage::verify(&keys, &ts, &nonce, &sig, &body, NOW, w).is_ok());
-        prop_assert!(sign_usage::verify(&keys, &ts, &nonce, &sig, &change_byte(&body, at, delta), NOW, w).is_err());
-        prop_assert!(sign_usage::verify(&ring(&change_char(&key, at, pick)), &ts, &nonce, &sig, &body, NOW, w).is_err());
-        prop_assert!(sign_usage::verify(&keys, &change_char(&ts, at, pick), &nonce, &sig, &body, NOW, w).is_err());
-        prop_assert!(sign_usage::verify(&keys, &ts, &change_char(&nonce, at, pick), &sig, &body, NOW, w).is_err());
+        prop_assert!(usage::verify(&keys, &ts, &nonce, &sig, &body, NOW, w).is_ok());
+        prop_assert!(usage::verify(&keys, &ts, &nonce, &sig, &change_byte(&body, at, delta), NOW, w).is_err());
+        prop_assert!(usage::verify(&ring(&change_char(&key, at, pick)), &ts, &nonce, &sig, &body, NOW, w).is_err());
+        prop_assert!(usage::verify(&keys, &change_char(&ts, at, pick), &nonce, &sig, &body, NOW, w).is_err());
+        prop_assert!(usage::verify(&keys, &ts, &change_char(&nonce, at, pick), &sig, &body, NOW, w).is_err());
         let bad = change_char(&sig[..43], at, pick) + "=";
-        prop_assert!(sign_usage::verify(&keys, &ts, &nonce, &bad, &body, NOW, w).is_err());
+        prop_assert!(usage::verify(&keys, &ts, &nonce, &bad, &body, NOW, w).is_err());
     }
 
     #[test]
@@ -240,7 +240,7 @@ proptest! {
     fn aes_round_trips_arbitrary_utf8(plain in any::<String>(), key in key_text(), iv in any::<[u8; 16]>()) {
         for bits in [AesBits::Aes256, AesBits::Aes128] {
             let c = CredentialCipher::new(&SecretKey::new(key.as_str()), bits);
-            let iv = koogallery_core::aes_cred::iv_from_random(iv);
+            let iv = koogallery_core::crypto::aes_cred::iv_from_random(iv);
             let out = c.encrypt(&plain, &iv);
             prop_assert_eq!(&out.as_bytes()[..16], &iv[..]);
             prop_assert_eq!(c.decrypt(&out), Ok(plain.clone()));

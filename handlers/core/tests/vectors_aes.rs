@@ -2,8 +2,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use koogallery_core::aes_cred::{AesBits, AesError, ContactValue, CredentialCipher, decrypt_contact, iv_from_random};
-use koogallery_core::keys::SecretKey;
+use koogallery_core::crypto::aes_cred::{
+    AesBits, AesError, ContactValue, CredentialCipher, decrypt_contact, iv_from_random,
+};
+use koogallery_core::signing::keys::SecretKey;
 use serde::Deserialize;
 
 /// Runs `body` for every vector of `data/<file>`; a failure names the vector index.

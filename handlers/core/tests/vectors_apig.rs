@@ -1,10 +1,10 @@
 //! API Gateway `SDK-HMAC-SHA256` (test-vectors §9): the published and the computed vector, verification, and one
 //! negative test per failure.
 
-use koogallery_core::apig::{self, ApigRequest, ApigSigner};
-use koogallery_core::auth::AuthError;
-use koogallery_core::keys::SecretKey;
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::signing::apig::{self, ApigRequest, ApigSigner};
+use koogallery_core::signing::error::AuthError;
+use koogallery_core::signing::keys::SecretKey;
+use koogallery_core::signing::window::TimestampWindow;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 

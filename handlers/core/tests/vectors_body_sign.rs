@@ -1,8 +1,8 @@
 //! `Body-Sign` response header (test-vectors §5): exact header text, the bytes-not-content rule, failures.
 
-use koogallery_core::auth::AuthError;
-use koogallery_core::body_sign;
-use koogallery_core::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::error::AuthError;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
 use serde::Deserialize;
 
 /// Runs `body` for every vector of `data/<file>`; a failure names the vector index.

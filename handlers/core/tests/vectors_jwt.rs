@@ -2,8 +2,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use koogallery_core::agents_jwt::{self, DEFAULT_SKEW_MS, JwtClaims, JwtError, JwtVerifier};
-use koogallery_core::keys::SecretKey;
+use koogallery_core::signing::agents_jwt::{self, DEFAULT_SKEW_MS, JwtClaims, JwtError, JwtVerifier};
+use koogallery_core::signing::keys::SecretKey;
 use serde::Deserialize;
 
 /// Runs `body` for every vector of `data/<file>` (one object or an array); a failure names the vector index.

@@ -1,10 +1,10 @@
 //! Kit `x-sign` (test-vectors §7): canonical and raw-body candidates, plus one negative test per failure.
 
-use koogallery_core::auth::AuthError;
-use koogallery_core::canonical_json::{demo_payload, signing_candidates};
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::sign_kit::{KitAuth, KitVerified, KitVerifier};
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::signing::canonical_json::{demo_payload, signing_candidates};
+use koogallery_core::signing::error::AuthError;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::kit::{KitAuth, KitVerified, KitVerifier};
+use koogallery_core::signing::window::TimestampWindow;
 use serde::Deserialize;
 
 /// Runs `body` for every vector of `data/<file>`; a failure names the vector index.
@@ -61,7 +61,7 @@ kit_vectors!(x_sign_7_1_and_7_2, "kit_x_sign_test_vectors_md.json", KitVector, |
         eq(&format!("verify {sign}"), k.verify(auth, v.body.as_bytes(), now + 1_000), want)?;
     }
     // The basic-interface scheme (with the inner HMAC) must not verify as a kit signature.
-    let v2 = koogallery_core::sign_v2::V2Verifier::new(
+    let v2 = koogallery_core::signing::v2::V2Verifier::new(
         KeyRing::single(SecretKey::new(v.key.as_str())),
         TimestampWindow::default(),
     )

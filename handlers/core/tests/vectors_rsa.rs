@@ -1,7 +1,7 @@
 //! RSA-OAEP `clientSecret` (protocol §4.6): ciphertexts made by OpenSSL 3.0 (an independent implementation) for
 //! each OAEP variant, both key encodings, both Base64 alphabets, and the failures.
 
-use koogallery_core::rsa_secret::{
+use koogallery_core::crypto::rsa_secret::{
     ClientSecretKey, OaepVariant, RsaSecretError, SystemRng, decrypt_client_secret, encrypt_client_secret,
 };
 use serde::Deserialize;

@@ -1,8 +1,8 @@
 //! SHA1PRNG stream and AES key derivation (test-vectors §2.3–§2.5), including the negative unsigned-update key.
 
-use koogallery_core::aes_cred::AesBits;
-use koogallery_core::keys::SecretKey;
-use koogallery_core::sha1prng::{self, Sha1Prng};
+use koogallery_core::crypto::aes_cred::{self, AesBits};
+use koogallery_core::crypto::sha1prng::{self, Sha1Prng};
+use koogallery_core::signing::keys::SecretKey;
 use serde::Deserialize;
 
 /// Runs `body` for every vector of `data/<file>` at `ptr`; a failure names the vector index.
@@ -65,13 +65,13 @@ prng_vectors!(stream_prefixes_2_3, "sha1prng_test_vectors_md.json", "/stream_pre
 
 prng_vectors!(aes_keys_2_4, "sha1prng_test_vectors_md.json", "/aes_keys", Keys, |_i, v| {
     let key = SecretKey::new(v.seed.as_str());
-    eq("AES-256", hex::encode(sha1prng::aes_key(&key, AesBits::Aes256)), v.aes256_hex.clone())?;
-    eq("AES-128", hex::encode(sha1prng::aes_key(&key, AesBits::Aes128)), v.aes128_hex.clone())?;
+    eq("AES-256", hex::encode(aes_cred::aes_key(&key, AesBits::Aes256)), v.aes256_hex.clone())?;
+    eq("AES-128", hex::encode(aes_cred::aes_key(&key, AesBits::Aes128)), v.aes128_hex.clone())?;
     eq("128 is the first half of 256", &v.aes256_hex[..32], v.aes128_hex.as_str())
 });
 
 prng_vectors!(unsigned_update_2_5, "sha1prng_test_vectors_md.json", "/unsigned_update_negative", Negative, |_i, v| {
-    let got = hex::encode(sha1prng::aes_key(&SecretKey::new(v.seed.as_str()), AesBits::Aes256));
+    let got = hex::encode(aes_cred::aes_key(&SecretKey::new(v.seed.as_str()), AesBits::Aes256));
     eq("correct key", &got, &v.correct_aes256_hex)?;
     if got == v.wrong_aes256_hex {
         return Err("the unsigned-update key was produced".into());

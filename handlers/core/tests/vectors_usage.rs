@@ -1,10 +1,10 @@
 //! Usage-push `signature` header (test-vectors §8).
 
-use koogallery_core::auth::AuthError;
-use koogallery_core::canonical_json::sorted_compact;
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::sign_usage;
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::signing::canonical_json::sorted_compact;
+use koogallery_core::signing::error::AuthError;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::usage;
+use koogallery_core::signing::window::TimestampWindow;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -54,11 +54,10 @@ usage_vectors!(usage_push_8, "usage_signature_test_vectors_md.json", Vector, |_i
     }
     eq("sorted_compact", sorted_compact(&value), v.body.as_bytes().to_vec())?;
     let key = SecretKey::new(v.key.as_str());
-    eq("signature", sign_usage::signature(&key, &v.ts, &v.nonce, v.body.as_bytes()), v.signature.clone())?;
+    eq("signature", usage::signature(&key, &v.ts, &v.nonce, v.body.as_bytes()), v.signature.clone())?;
     let keys = KeyRing::single(key);
     let now: u64 = v.ts.parse().map_err(|_| "ts")?;
-    let got =
-        sign_usage::verify(&keys, &v.ts, &v.nonce, &v.signature, v.body.as_bytes(), now, TimestampWindow::default());
+    let got = usage::verify(&keys, &v.ts, &v.nonce, &v.signature, v.body.as_bytes(), now, TimestampWindow::default());
     eq("verify", got, Ok(now))
 });
 
@@ -68,19 +67,19 @@ fn each_failure_has_its_error() {
     let w = TimestampWindow::default();
     let body: &[u8] = br#"{"usage_records":[]}"#;
     let (ts, nonce, now) = ("1709690865879", "n", 1_709_690_865_879);
-    let sig = sign_usage::signature(keys.signing_key(), ts, nonce, body);
+    let sig = usage::signature(keys.signing_key(), ts, nonce, body);
     let cases = [
-        ("ts missing", sign_usage::verify(&keys, "", nonce, &sig, body, now, w), AuthError::MissingTimestamp),
-        ("nonce missing", sign_usage::verify(&keys, ts, "", &sig, body, now, w), AuthError::MissingNonce),
-        ("signature missing", sign_usage::verify(&keys, ts, nonce, "", body, now, w), AuthError::MissingSignature),
-        ("stale", sign_usage::verify(&keys, ts, nonce, &sig, body, now + 60_001, w), AuthError::TimestampTooOld),
-        ("future", sign_usage::verify(&keys, ts, nonce, &sig, body, now - 60_001, w), AuthError::TimestampTooNew),
-        ("truncated", sign_usage::verify(&keys, ts, nonce, &sig[..40], body, now, w), AuthError::BadSignature),
-        ("body changed", sign_usage::verify(&keys, ts, nonce, &sig, b"{}", now, w), AuthError::BadSignature),
-        ("nonce changed", sign_usage::verify(&keys, ts, "m", &sig, body, now, w), AuthError::BadSignature),
+        ("ts missing", usage::verify(&keys, "", nonce, &sig, body, now, w), AuthError::MissingTimestamp),
+        ("nonce missing", usage::verify(&keys, ts, "", &sig, body, now, w), AuthError::MissingNonce),
+        ("signature missing", usage::verify(&keys, ts, nonce, "", body, now, w), AuthError::MissingSignature),
+        ("stale", usage::verify(&keys, ts, nonce, &sig, body, now + 60_001, w), AuthError::TimestampTooOld),
+        ("future", usage::verify(&keys, ts, nonce, &sig, body, now - 60_001, w), AuthError::TimestampTooNew),
+        ("truncated", usage::verify(&keys, ts, nonce, &sig[..40], body, now, w), AuthError::BadSignature),
+        ("body changed", usage::verify(&keys, ts, nonce, &sig, b"{}", now, w), AuthError::BadSignature),
+        ("nonce changed", usage::verify(&keys, ts, "m", &sig, body, now, w), AuthError::BadSignature),
     ];
     for (i, (name, got, want)) in cases.into_iter().enumerate() {
         assert_eq!(got, Err(want), "case #{i} ({name})");
     }
-    assert_eq!(sign_usage::verify(&keys, ts, nonce, &sig, body, now + 60_000, w), Ok(now));
+    assert_eq!(usage::verify(&keys, ts, nonce, &sig, body, now + 60_000, w), Ok(now));
 }

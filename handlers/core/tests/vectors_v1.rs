@@ -1,9 +1,9 @@
 //! V1 `authToken` (test-vectors §4): the documented requests, both blank conventions, encoded lists, and one
 //! negative test per failure.
 
-use koogallery_core::auth::AuthError;
-use koogallery_core::auth_token_v1::V1AuthToken;
-use koogallery_core::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::error::AuthError;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::v1::V1AuthToken;
 use serde::Deserialize;
 
 /// Runs `body` for every vector of `data/<file>` at `ptr`; a failure names the vector index.

@@ -1,11 +1,11 @@
 //! V2 request signature (test-vectors §6): known answers, the §6.4 candidate table, the §6.5 negative table,
 //! key rotation and the window edges.
 
-use koogallery_core::auth::AuthError;
-use koogallery_core::canonical_json::signing_candidates;
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::sign_v2::{V2Auth, V2Verified, V2Verifier, body_hash};
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::signing::canonical_json::signing_candidates;
+use koogallery_core::signing::error::AuthError;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::v2::{V2Auth, V2Verified, V2Verifier, body_hash};
+use koogallery_core::signing::window::TimestampWindow;
 use serde::Deserialize;
 
 /// Loads `data/<file>` at JSON pointer `ptr` (an array, or one object) and runs `body` per vector; a failure names

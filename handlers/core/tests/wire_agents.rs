@@ -1,6 +1,6 @@
 //! Wire form of the Agents-gateway usage object (§7): the documented response and the exact `usage` shape.
 
-use koogallery_core::agents::{TokenUsage, UsageShapeError, top_level_usage};
+use koogallery_core::wire::agents::{TokenUsage, UsageShapeError, top_level_usage};
 
 const DOCUMENTED: &str =
     r#"{"data":"南京,全名南京市,...","usage":{"completion_tokens":217,"prompt_tokens":31,"total_tokens":248}}"#;

@@ -1,12 +1,12 @@
 //! Wire form of the joint-operation kit syncs (§5): documented bodies, every documented shape variation, missing and
 //! overlong fields named (nested ones with their path), and the answer's exact bytes.
 
-use koogallery_core::json_out::to_ascii_json;
-use koogallery_core::kit::{KitRequest, KitResponse, KitSync, OrgInfo, Role, SyncFlag, parse_kit_request};
-use koogallery_core::result_code::ResultCode;
-use koogallery_core::time::{CivilDate, parse_compact_utc};
-use koogallery_core::v2::TestFlag;
-use koogallery_core::validate::{FieldError, FieldProblem};
+use koogallery_core::wire::json_out::to_ascii_json;
+use koogallery_core::wire::kit::{KitRequest, KitResponse, KitSync, OrgInfo, Role, SyncFlag, parse_kit_request};
+use koogallery_core::wire::result_code::ResultCode;
+use koogallery_core::wire::time::{CivilDate, parse_compact_utc};
+use koogallery_core::wire::v2::TestFlag;
+use koogallery_core::wire::validate::{FieldError, FieldProblem};
 use serde_json::{Value, json};
 
 const DOCUMENTED: &str = include_str!("data/wire/kit_documented_bodies.json");

@@ -1,14 +1,14 @@
 //! Wire form of the license interfaces (§8): the documented activation exchange, heartbeat, and the three
 //! marketplace → merchant callbacks classified by their fields.
 
-use koogallery_core::json_out::to_ascii_json;
-use koogallery_core::license::{
+use koogallery_core::wire::json_out::to_ascii_json;
+use koogallery_core::wire::license::{
     ActivateData, ActivateRequest, ActivateResponse, HeartbeatInfo, HeartbeatRequest, HeartbeatResponse,
     LicenseCallback, LicenseCallbackResponse, LicenseCodeInfo, LicenseErrorCode, LicenseStatus, parse_license_callback,
 };
-use koogallery_core::result_code::ResultCode;
-use koogallery_core::v2::{InstanceStatusChange, Scene, TestFlag};
-use koogallery_core::validate::{FieldError, FieldProblem};
+use koogallery_core::wire::result_code::ResultCode;
+use koogallery_core::wire::v2::{InstanceStatusChange, Scene, TestFlag};
+use koogallery_core::wire::validate::{FieldError, FieldProblem};
 use serde_json::{Value, json};
 
 const ACTIVATE_RESPONSE: &str = r#"{"error_code":"92020000","error_msg":"success","data":{"license_code_info":"{\"status\":\"ALIVE\",\"expire_time\":\"20230726121646\",\"product_id\":\"12345\",\"amount\":2,\"order_id\":\"CS123\"}"}}"#;

@@ -2,7 +2,7 @@
 //! anywhere, numbers as strings and strings as numbers, lists as JSON strings, unknown fields and values.
 
 use koogallery_core::identity::instance_id_for_order_line;
-use koogallery_core::order::{ChargingMode, NameValue, OrderType, QueryOrderResponse};
+use koogallery_core::wire::order::{ChargingMode, NameValue, OrderType, QueryOrderResponse};
 
 const MOCK: &str = include_str!("data/wire/query_order_MOCKPERIODYEARNEW.json");
 

@@ -1,16 +1,16 @@
 //! Property tests over the wire parsers: arbitrary input never panics, length rules hold for any text, and the time
 //! formats round-trip.
 
-use koogallery_core::agents::top_level_usage;
-use koogallery_core::json_out::to_ascii_json;
-use koogallery_core::kit::{KitSync, parse_kit_request};
-use koogallery_core::license::parse_license_callback;
-use koogallery_core::time::{
+use koogallery_core::wire::agents::top_level_usage;
+use koogallery_core::wire::json_out::to_ascii_json;
+use koogallery_core::wire::kit::{KitSync, parse_kit_request};
+use koogallery_core::wire::license::parse_license_callback;
+use koogallery_core::wire::time::{
     Precision, format_compact_utc, format_sdk_date, parse_compact_utc, parse_kit_timestamp, parse_sdk_date,
 };
-use koogallery_core::v1::parse_v1_request;
-use koogallery_core::v2::{V2Request, parse_v2_request};
-use koogallery_core::validate::FieldError;
+use koogallery_core::wire::v1::parse_v1_request;
+use koogallery_core::wire::v2::{V2Request, parse_v2_request};
+use koogallery_core::wire::validate::FieldError;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

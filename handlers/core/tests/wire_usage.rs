@@ -1,10 +1,10 @@
 //! Wire form of the usage push (§9.4): snake_case body bytes, lenient `usage_value`, batch validation, answer codes.
 
-use koogallery_core::time::{format_sdk_date, parse_sdk_date};
-use koogallery_core::usage::{
+use koogallery_core::wire::time::{format_sdk_date, parse_sdk_date};
+use koogallery_core::wire::usage::{
     MAX_BEGIN_AGE_MS, MarketplaceCode, UsageError, UsagePushRequest, UsagePushResponse, UsageRecord, batches,
 };
-use koogallery_core::validate::FieldError;
+use koogallery_core::wire::validate::FieldError;
 
 const DOCUMENTED: &str = r#"{"usage_records":[{"instance_id":"...","record_time":"20240306T020000Z","begin_time":"20240306T010000Z","end_time":"20240306T015959Z","usage_value":"12.5","metering_sn":"..."}]}"#;
 /// 2024-03-06T02:07:45.879Z, the documented `ts` header.

@@ -1,15 +1,15 @@
 //! Wire form of the legacy V1 interfaces (§3): the documented URLs parse, shape variations parse, every mandatory
 //! parameter's absence and every overflow is a `FieldError` naming it, and V1 answers serialise to exact bytes.
 
-use koogallery_core::json_out::to_ascii_json;
-use koogallery_core::order::{ChargingMode, NameValue};
-use koogallery_core::result_code::ResultCode;
-use koogallery_core::v1::{
+use koogallery_core::wire::json_out::to_ascii_json;
+use koogallery_core::wire::order::{ChargingMode, NameValue};
+use koogallery_core::wire::result_code::ResultCode;
+use koogallery_core::wire::v1::{
     PeriodType, V1AppInfo, V1BasicResponse, V1InstanceInfo, V1NewInstanceResponse, V1QueryInstanceResponse, V1Request,
     parse_v1_request,
 };
-use koogallery_core::v2::TestFlag;
-use koogallery_core::validate::{FieldError, FieldProblem};
+use koogallery_core::wire::v2::TestFlag;
+use koogallery_core::wire::validate::{FieldError, FieldProblem};
 use percent_encoding::percent_decode_str;
 
 const DOCUMENTED_URLS: &str = include_str!("data/wire/v1_documented_urls.txt");

@@ -2,13 +2,13 @@
 //! mandatory field's absence and every length overflow is a `FieldError` naming the field, and the answers
 //! serialise to exact bytes.
 
-use koogallery_core::json_out::to_ascii_json;
-use koogallery_core::result_code::ResultCode;
-use koogallery_core::v2::{
+use koogallery_core::wire::json_out::to_ascii_json;
+use koogallery_core::wire::result_code::ResultCode;
+use koogallery_core::wire::v2::{
     AppInfo, BasicResponse, InstanceInfo, InstanceStatusChange, NewInstanceResponse, QueryInstanceResponse, Scene,
     TestFlag, UsageInfo, V2Request, parse_v2_request,
 };
-use koogallery_core::validate::{FieldError, FieldProblem};
+use koogallery_core::wire::validate::{FieldError, FieldProblem};
 use serde_json::{Value, json};
 
 const DOCUMENTED: &str = include_str!("data/wire/v2_documented_requests.json");

@@ -16,10 +16,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::{Either, select};
 use http_body_util::{BodyExt, Full, Limited};
-use koogallery_core::env::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
 use koogallery_core::http::{Inbound, MAX_BODY_BYTES, Outbound};
+use koogallery_core::ports::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
+use koogallery_core::ports::{Store, StoreError};
 use koogallery_core::produce::{self, Ctx, ProduceConfig};
-use koogallery_core::store::{Store, StoreError};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use spin_sdk::http::{IntoResponse, Request};

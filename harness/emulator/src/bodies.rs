@@ -4,8 +4,8 @@
 //! so a conforming endpoint accepts them whichever candidate it hashes. Every emulator request is a debug request
 //! (`testFlag` `"1"`), like the seller center's debugging tool, so a run never touches production records.
 
-use koogallery_core::canonical_json::sorted_compact;
-use koogallery_core::time::{Precision, format_compact_utc};
+use koogallery_core::signing::canonical_json::sorted_compact;
+use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::{Value, json};
 
 /// `testFlag` of every emulator request.
@@ -164,7 +164,7 @@ pub(crate) fn release(instance_id: &str, order: Option<(&str, &str)>) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use koogallery_core::canonical_json::signing_candidates;
+    use koogallery_core::signing::canonical_json::signing_candidates;
 
     #[test]
     fn period_body_is_the_documented_shape() {

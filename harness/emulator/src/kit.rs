@@ -4,8 +4,8 @@
 //! The bodies are those of the seller-credential setup (empty `instanceId` and `orderId`), which every kit
 //! endpoint must accept whatever instances it knows.
 
-use koogallery_core::rsa_secret::{OaepVariant, SystemRng, encrypt_client_secret};
-use koogallery_core::time::{Precision, format_compact_utc};
+use koogallery_core::crypto::rsa_secret::{OaepVariant, SystemRng, encrypt_client_secret};
+use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::{Value, json};
 
 use crate::bodies::encode;

@@ -1,10 +1,10 @@
 //! The legacy V1 interface (GET with `authToken`): a full lifecycle, with the `encryptType` and AES-encrypted
 //! credentials checked by decrypting them with the key, as the marketplace does before showing them to the buyer.
 
-use koogallery_core::aes_cred::{AesBits, CredentialCipher};
-use koogallery_core::keys::{KeyRing, SecretKey};
+use koogallery_core::crypto::aes_cred::{AesBits, CredentialCipher};
 use koogallery_core::marketplace::Marketplace;
-use koogallery_core::time::{Precision, format_compact_utc};
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::Value;
 
 use crate::bodies::TEST_FLAG;

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use koogallery_core::keys::{KeyError, KeyRing};
+use koogallery_core::signing::keys::{KeyError, KeyRing};
 
 /// Default number of concurrent duplicate `newInstance` calls (rule `new.concurrent`).
 pub const DEFAULT_CONCURRENCY: usize = 20;

@@ -4,8 +4,8 @@
 //! Each is an `orderNotify` for a fresh order line, a request a conforming endpoint would accept if it were signed
 //! correctly; so an endpoint that skips a check answers `000000` and the rule fails.
 
-use koogallery_core::keys::{KeyRing, SecretKey};
 use koogallery_core::marketplace::Marketplace;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
 
 use crate::bodies::{self, Order, Style};
 use crate::rules::Recorder;

@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use koogallery_core::body_sign;
 use koogallery_core::http::Inbound;
-use koogallery_core::keys::KeyRing;
 use koogallery_core::marketplace::{Marketplace, nonce_from};
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::keys::KeyRing;
 use serde_json::Value;
 
 use crate::client::{HttpClient, Raw, TIMEOUT};

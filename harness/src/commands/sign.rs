@@ -175,9 +175,9 @@ impl SignCommand {
                         sorted_json(m)
                     }
                     None => {
-                        let body_ts = koogallery_core::time::format_compact_utc(
+                        let body_ts = koogallery_core::wire::time::format_compact_utc(
                             now_ms.saturating_add(8 * 3_600_000),
-                            koogallery_core::time::Precision::Millis17,
+                            koogallery_core::wire::time::Precision::Millis17,
                         );
                         let mut m =
                             samples::kit_body(name, &body_ts).ok_or_else(|| usage(format!("no sample for {name}")))?;

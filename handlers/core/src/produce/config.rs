@@ -1,8 +1,8 @@
 //! Configuration of the production interface, read from Spin variables.
 
-use crate::aes_cred::AesBits;
-use crate::keys::{KeyRing, SecretKey};
-use crate::window::TimestampWindow;
+use crate::crypto::aes_cred::AesBits;
+use crate::signing::keys::{KeyRing, SecretKey};
+use crate::signing::window::TimestampWindow;
 
 /// Every variable the production interface reads, for the adapter to fetch and the README to document.
 pub const VARIABLES: &[&str] = &[

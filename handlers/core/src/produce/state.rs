@@ -5,9 +5,9 @@ use sha2::Sha256;
 
 use super::Ctx;
 use super::config::{ProduceConfig, fill_template};
-use crate::env::{Backend, Clock, Random};
 use crate::lifecycle::{self, Event, InstanceRecord, Outcome, Provisioning, StoredAppInfo};
-use crate::store::{Store, StoreError};
+use crate::ports::{Backend, Clock, Random};
+use crate::ports::{Store, StoreError};
 use crate::webhook::WebhookSigner;
 
 /// Store namespace: debug traffic (`testFlag=1`) never touches production records.

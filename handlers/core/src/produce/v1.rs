@@ -2,16 +2,16 @@
 
 use super::state::{self, apply_event, load};
 use super::{Ctx, DispatchResult, ProduceConfig, Reply, lifecycle_reply};
-use crate::aes_cred::{CredentialCipher, decrypt_contact, iv_from_random};
-use crate::auth_token_v1::V1AuthToken;
-use crate::env::{Backend, Clock, Random};
+use crate::crypto::aes_cred::{CredentialCipher, decrypt_contact, iv_from_random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
-use crate::json_out::to_ascii_json;
 use crate::lifecycle::{Event, InstanceRecord, Status};
-use crate::result_code::ResultCode;
-use crate::store::Store;
-use crate::v1::{self as msg, V1Request, parse_v1_request};
+use crate::ports::Store;
+use crate::ports::{Backend, Clock, Random};
+use crate::signing::v1::V1AuthToken;
+use crate::wire::json_out::to_ascii_json;
+use crate::wire::result_code::ResultCode;
+use crate::wire::v1::{self as msg, V1Request, parse_v1_request};
 
 const IFACE: &str = "v1";
 
@@ -37,7 +37,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     }
     if let Some(window) = cfg.v1_window {
         let stamp = single_param(&params, "timeStamp").ok().flatten().unwrap_or("");
-        let fresh = crate::time::parse_compact_utc(stamp)
+        let fresh = crate::wire::time::parse_compact_utc(stamp)
             .ok()
             .is_some_and(|ts| ts.abs_diff(ctx.clock.now_ms()) <= window.window_ms);
         if !fresh {

@@ -2,17 +2,17 @@
 
 use super::state::{self, apply_event, load, nonce_key};
 use super::{Ctx, DispatchResult, ProduceConfig, Reply, lifecycle_reply};
-use crate::aes_cred::{CredentialCipher, iv_from_random};
-use crate::auth::AuthError;
-use crate::env::{Backend, Clock, Random};
+use crate::crypto::aes_cred::{CredentialCipher, iv_from_random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
-use crate::json_out::to_ascii_json;
 use crate::lifecycle::{Event, InstanceRecord, Status, StoredAppInfo};
-use crate::result_code::ResultCode;
-use crate::sign_v2::{V2Auth, V2Verifier};
-use crate::store::{Store, StoreError};
-use crate::v2::{self as msg, V2Request, parse_v2_request};
+use crate::ports::{Backend, Clock, Random};
+use crate::ports::{Store, StoreError};
+use crate::signing::error::AuthError;
+use crate::signing::v2::{V2Auth, V2Verifier};
+use crate::wire::json_out::to_ascii_json;
+use crate::wire::result_code::ResultCode;
+use crate::wire::v2::{self as msg, V2Request, parse_v2_request};
 
 const IFACE: &str = "v2";
 

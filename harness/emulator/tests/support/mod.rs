@@ -13,21 +13,21 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use koogallery_core::body_sign;
-use koogallery_core::canonical_json::sorted_compact;
-use koogallery_core::env::{NoBackend, OsRandom, SystemClock};
+use koogallery_core::crypto::rsa_secret::decrypt_client_secret;
 use koogallery_core::http::{Inbound, Outbound};
-use koogallery_core::json_out::to_ascii_json;
-use koogallery_core::keys::{KeyRing, SecretKey};
-use koogallery_core::kit::{KitGeneration, KitResponse, KitSync, parse_kit_request};
 use koogallery_core::marketplace::{Marketplace, nonce_from};
+use koogallery_core::ports::MemoryStore;
+use koogallery_core::ports::{NoBackend, OsRandom, SystemClock};
 use koogallery_core::produce::{Ctx, ProduceConfig, handle};
-use koogallery_core::result_code::ResultCode;
-use koogallery_core::rsa_secret::decrypt_client_secret;
-use koogallery_core::sign_kit::{KitAuth, KitVerifier};
-use koogallery_core::sign_v2::V2Verifier;
-use koogallery_core::store::MemoryStore;
-use koogallery_core::window::TimestampWindow;
+use koogallery_core::signing::body_sign;
+use koogallery_core::signing::canonical_json::sorted_compact;
+use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::signing::kit::{KitAuth, KitVerifier};
+use koogallery_core::signing::v2::V2Verifier;
+use koogallery_core::signing::window::TimestampWindow;
+use koogallery_core::wire::json_out::to_ascii_json;
+use koogallery_core::wire::kit::{KitGeneration, KitResponse, KitSync, parse_kit_request};
+use koogallery_core::wire::result_code::ResultCode;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -246,7 +246,7 @@ fn kit(sync: KitSync, inbound: &Inbound) -> Outbound {
         Err(_) => ResultCode::InvalidParameter,
         Ok(_) => match parse_kit_request(sync, &inbound.body) {
             Err(_) => ResultCode::InvalidParameter,
-            Ok(koogallery_core::kit::KitRequest::ApplicationSync(app)) => {
+            Ok(koogallery_core::wire::kit::KitRequest::ApplicationSync(app)) => {
                 match decrypt_client_secret(RSA_PRIVATE, &app.client_secret) {
                     Ok(_) => ResultCode::Success,
                     Err(_) => ResultCode::AppSecretInvalid,
@@ -267,7 +267,7 @@ fn kit(sync: KitSync, inbound: &Inbound) -> Outbound {
 }
 
 fn now() -> u64 {
-    use koogallery_core::env::Clock as _;
+    use koogallery_core::ports::Clock as _;
     SystemClock.now_ms()
 }
 

@@ -1,0 +1,141 @@
+//! Fuzz entry point for the whole production interface over an in-memory store.
+
+use super::*;
+
+use serde_json::Value;
+
+use crate::http::Inbound;
+use crate::marketplace::Marketplace;
+use crate::ports::MemoryStore;
+use crate::ports::{FixedClock, NoBackend, OsRandom};
+use crate::produce::{Ctx, Handled, ProduceConfig, handle};
+use crate::signing::body_sign;
+use crate::signing::keys::KeyRing;
+
+/// How a request of a `produce` input was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    /// Signed like the marketplace (V2 or V1): must never be answered `000001`.
+    Signed,
+    /// A signed V2 request sent a second time: must never be answered `000000` (nonce cache).
+    ReplayedV2,
+    /// Unsigned or resent otherwise: anything goes, but the answer must be well-formed.
+    Other,
+}
+
+/// Checks the answer's form and returns its `resultCode`.
+fn check_answer(handled: &Handled, keys: &KeyRing) -> String {
+    let response = &handled.response;
+    assert_eq!(response.status, 200, "business outcomes are answered with HTTP 200");
+    assert!(
+        response.header("content-type").is_some_and(|c| c.starts_with("application/json")),
+        "the answer is not declared JSON"
+    );
+    assert!(response.body.is_ascii(), "the answer is not ASCII-only JSON: {}", String::from_utf8_lossy(&response.body));
+    let value: Result<Value, _> = serde_json::from_slice(&response.body);
+    let code = value.as_ref().ok().and_then(|v| v.get("resultCode")).and_then(Value::as_str).unwrap_or("");
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "resultCode is not 6 digits: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(code, handled.summary.result_code.as_str(), "the summary's result code is not the answer's");
+    let sign = response.header(body_sign::HEADER_NAME);
+    assert!(
+        sign.is_some_and(|s| body_sign::verify(s, &response.body, keys).is_ok()),
+        "Body-Sign is missing or does not verify"
+    );
+    code.to_owned()
+}
+
+/// The requests of a `produce` input, split at `\n%%\n`.
+fn requests(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(i) = rest.windows(REQUEST_SEPARATOR.len()).position(|w| w == REQUEST_SEPARATOR) {
+        let (head, tail) = rest.split_at(i);
+        out.push(head);
+        rest = tail.get(REQUEST_SEPARATOR.len()..).unwrap_or_default();
+    }
+    out.push(rest);
+    out
+}
+
+/// The production handler over a sequence of requests sharing one in-memory store, with a clock advancing 1 s per
+/// request from test-vectors §6.1's timestamp.
+///
+/// Input: requests separated by a line `%%`. Each request starts with a line naming its kind:
+/// - `v2`: the rest is a body, signed like the marketplace (`Marketplace::v2`, fresh timestamp, unique nonce);
+/// - `v1`: the rest is one `name=value` per line, signed like the marketplace (`Marketplace::v1`);
+/// - `raw`: then `METHOD`, then the raw query string, then the body, sent unsigned;
+/// - `replay`: sends the previous request again, unchanged;
+/// - `wait`: then a number of ms to advance the clock by;
+/// - anything else: the whole request is an unsigned POST body.
+///
+/// Returns whether some request was answered `000000`.
+///
+/// Oracles: never panics; every answer is HTTP 200, ASCII JSON with a 6-digit `resultCode` equal to the summary's,
+/// and a `Body-Sign` that verifies; a request signed like the marketplace is never refused as unauthenticated
+/// (`000001`); a V2 request sent twice never succeeds the second time.
+pub async fn produce(data: &[u8]) -> bool {
+    let keys = ring(&[AK]);
+    let cfg = ProduceConfig::new(keys.clone());
+    let marketplace = Marketplace::new(keys.clone());
+    let store = MemoryStore::new();
+    let mut now = T0;
+    let mut previous: Option<(Inbound, bool)> = None;
+    let mut any_success = false;
+    for (i, chunk) in requests(data).into_iter().enumerate() {
+        now = now.saturating_add(1_000);
+        let [kind, rest] = split::<2>(chunk);
+        let (request, made, is_v2) = match text(kind).trim() {
+            "v2" => (marketplace.v2(PRODUCE_PATH, rest, now, &format!("{i:064X}")), Made::Signed, true),
+            "v1" => {
+                let lines = text(rest);
+                let params: Vec<(&str, &str)> =
+                    lines.split('\n').filter(|l| !l.is_empty()).map(|l| l.split_once('=').unwrap_or((l, ""))).collect();
+                (marketplace.v1(PRODUCE_PATH, &params), Made::Signed, false)
+            }
+            "raw" => {
+                let [method, query, body] = split::<3>(rest);
+                let request = Inbound {
+                    method: text(method).trim().to_owned(),
+                    path: PRODUCE_PATH.to_owned(),
+                    query: text(query).into_owned(),
+                    headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                    body: body.to_vec(),
+                };
+                (request, Made::Other, false)
+            }
+            "replay" => match previous.take() {
+                Some((request, was_v2)) => (request, if was_v2 { Made::ReplayedV2 } else { Made::Other }, was_v2),
+                None => continue,
+            },
+            "wait" => {
+                now = now.saturating_add(clock(rest, 0));
+                continue;
+            }
+            _ => {
+                let request = Inbound {
+                    method: "POST".to_owned(),
+                    path: PRODUCE_PATH.to_owned(),
+                    body: chunk.to_vec(),
+                    ..Inbound::default()
+                };
+                (request, Made::Other, false)
+            }
+        };
+        let fixed = FixedClock(now);
+        let ctx = Ctx { store: &store, backend: &NoBackend, clock: &fixed, random: &OsRandom };
+        let handled = handle(&request, &cfg, &ctx).await;
+        let code = check_answer(&handled, &keys);
+        match made {
+            Made::Signed => assert_ne!(code, "000001", "a correctly signed request was refused: {}", handled.summary),
+            Made::ReplayedV2 => assert_ne!(code, "000000", "a replayed V2 request succeeded: {}", handled.summary),
+            Made::Other => {}
+        }
+        any_success |= code == "000000";
+        previous = Some((request, is_v2));
+    }
+    any_success
+}
