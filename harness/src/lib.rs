@@ -9,33 +9,40 @@
 //!
 //! * [`manifest`], [`template`], [`runtime_config`], [`variables`]: reading `spin.toml` and
 //!   `runtime-config.toml` as Spin does, validated before anything is loaded.
-//! * [`routing`]: Spin's route matching and `spin-*` headers.
-//! * [`app`]: engine, pre-instantiated components, one instance per request.
-//! * [`kv`]: key-value backends (memory, file, Redis); [`outbound`]: allow-list, handler, recorder;
-//!   [`clock`]: the guest's wall clock.
-//! * [`cli`], [`commands`], [`exit_codes`], [`server`]: the `harness` binary; [`signing`], [`samples`],
-//!   [`cassette`]: `sign` and `replay`.
+//! * [`app`]: the builder, the engine and component cache, request execution ([`App::send`]); [`routing`]:
+//!   Spin's route matching and `spin-*` headers.
+//! * [`kv`]: key-value backends (memory, file, Redis) and opening them from the runtime config; [`outbound`]:
+//!   allow-list, handler, recorder; [`clock`]: the guest's wall clock.
+//! * [`cassette`]: recorded requests and their replay (the `replay` command and the conformance tests).
+//! * [`exit_codes`] and [`main`]: the `harness` binary. Its commands, the HTTP server of `up` and the request
+//!   samples of `sign` are private to the binary.
 
 pub mod app;
 pub mod cassette;
-pub mod cli;
 pub mod clock;
-pub mod commands;
 pub mod exit_codes;
 pub mod kv;
 pub mod manifest;
 pub mod outbound;
 pub mod routing;
 pub mod runtime_config;
-pub mod samples;
-pub mod server;
-pub mod signing;
 pub mod template;
 pub mod variables;
 
+mod cli;
+mod commands;
 mod host;
+mod samples;
+mod server;
+mod signing;
 
 pub use app::{App, AppBuilder};
 pub use clock::VirtualClock;
 pub use kv::{KvBackend, KvOp, MemoryKv};
 pub use outbound::{OutboundHandler, OutboundRecorder};
+
+/// Runs the `harness` command line on the process arguments and returns the exit code (see [`exit_codes`]).
+pub fn main() -> i32 {
+    use clap::Parser as _;
+    cli::Cli::parse().run()
+}

@@ -14,13 +14,13 @@
 //! type = "memory"          # the harness's own in-memory store
 //! ```
 //!
+//! This module only reads the file; [`crate::kv::open_stores`] opens the backends it names.
+//!
 //! Other sections Spin knows (`sqlite_database`, `variables_provider`, `llm_compute`, …) are ignored with a warning:
 //! the same file must work for both Spin and the harness.
 
-use crate::kv::{FileKv, KvBackend, KvError, MemoryKv, RedisKv};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Why a runtime config was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -68,33 +68,6 @@ pub enum KvStoreConfig {
     },
     /// `type = "memory"`: harness only.
     Memory,
-}
-
-impl KvStoreConfig {
-    /// Creates the backend. Redis connects lazily, so this does no network I/O.
-    ///
-    /// # Errors
-    /// The backend's error (an unopenable file, a malformed Redis URL).
-    pub fn open(&self) -> Result<Arc<dyn KvBackend>, KvError> {
-        Ok(match self {
-            Self::Spin { path: Some(path) } => Arc::new(FileKv::open(path)?),
-            Self::Spin { path: None } | Self::Memory => Arc::new(MemoryKv::new()),
-            Self::Redis { url } => Arc::new(RedisKv::new(url)?),
-        })
-    }
-
-    /// A one-line description for start-up output (credentials redacted).
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Spin { path: Some(p) } => format!("file {}", p.display()),
-            Self::Spin { path: None } => "in-memory (type = \"spin\" without path)".to_owned(),
-            Self::Memory => "in-memory".to_owned(),
-            Self::Redis { url } => match RedisKv::new(url) {
-                Ok(r) => format!("redis {}", r.url()),
-                Err(_) => "redis (invalid url)".to_owned(),
-            },
-        }
-    }
 }
 
 /// A parsed runtime config.

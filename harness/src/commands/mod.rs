@@ -9,7 +9,7 @@ mod up;
 pub use bench::BenchCommand;
 pub use emulate::EmulateCommand;
 pub use replay::ReplayCommand;
-pub use sign::{SignCommand, SignScheme};
+pub use sign::SignCommand;
 pub use up::UpCommand;
 
 /// A multi-threaded tokio runtime for one command.

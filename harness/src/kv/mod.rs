@@ -17,10 +17,12 @@
 
 mod file;
 mod memory;
+mod open;
 mod redis;
 
 pub use file::FileKv;
 pub use memory::{KvCall, MemoryKv, OpMatch};
+pub use open::{DEFAULT_STORE_FILE, KvStore, OpenedStores, StoreOpenError, describe, open, open_stores};
 pub use redis::RedisKv;
 
 use async_trait::async_trait;

@@ -1,0 +1,349 @@
+//! [`AppBuilder`]: what a test or a command controls, validated before anything is compiled.
+
+use super::engine::{LoadedComponent, compile, shared_engine};
+use super::{App, AppInner};
+use crate::clock::VirtualClock;
+use crate::host::{self, ComponentContext, HostState};
+use crate::kv::{KvError, KvStore, MemoryKv, StoreOpenError, open_stores};
+use crate::manifest::{Manifest, ManifestError};
+use crate::outbound::{AllowedHosts, OutboundHandler, OutboundRecorder};
+use crate::routing::Router;
+use crate::runtime_config::{RuntimeConfig, RuntimeConfigError};
+use crate::variables::{Resolver, VariableError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+
+/// Why an app could not be built. Each variant names the file, component, label or variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The manifest is invalid or a component file is missing.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The runtime config is invalid.
+    #[error(transparent)]
+    RuntimeConfig(#[from] RuntimeConfigError),
+    /// A `--variable` is malformed or undeclared.
+    #[error(transparent)]
+    Variable(#[from] VariableError),
+    /// Required variables have no value (strict mode).
+    #[error("missing required variable(s): {}; pass --variable <name>=<value> or set SPIN_VARIABLE_<NAME>", .0.join(", "))]
+    MissingVariables(Vec<String>),
+    /// A component uses a store label no backend is configured for (strict mode).
+    #[error(
+        "component `{component}` uses key-value store `{label}`, which is not defined: add [key_value_store.{label}] to the runtime config"
+    )]
+    UndefinedStore {
+        /// The component id.
+        component: String,
+        /// The label.
+        label: String,
+    },
+    /// A store backend could not be opened.
+    #[error("key-value store `{label}`: {source}")]
+    Store {
+        /// The label.
+        label: String,
+        /// The backend error.
+        source: KvError,
+    },
+    /// A (template-resolved) `allowed_outbound_hosts` entry is invalid.
+    #[error("component `{component}`, allowed_outbound_hosts entry {entry:?}: {reason}")]
+    AllowedHost {
+        /// The component id.
+        component: String,
+        /// The resolved entry.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The Wasm engine could not be configured.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// A component failed to compile or link (e.g. it imports something the harness does not provide).
+    #[error("component `{component}` ({path}): {message}")]
+    Load {
+        /// The component id.
+        component: String,
+        /// Its Wasm file.
+        path: PathBuf,
+        /// The wasmtime error, with its causes.
+        message: String,
+    },
+}
+
+/// Configures and builds an [`App`].
+#[must_use]
+pub struct AppBuilder {
+    manifest: PathBuf,
+    flags: BTreeMap<String, String>,
+    bad_flags: Vec<String>,
+    env: Option<BTreeMap<String, String>>,
+    stores: BTreeMap<String, KvStore>,
+    runtime_config: Option<PathBuf>,
+    default_store_file: bool,
+    clock: Option<VirtualClock>,
+    outbound: Option<Arc<dyn OutboundHandler>>,
+    recorder: OutboundRecorder,
+    strict: bool,
+    guest_stdio: bool,
+    max_concurrency: u32,
+    request_timeout: Duration,
+    compile_cache: bool,
+}
+
+impl AppBuilder {
+    /// Starts from the manifest at `path`. Defaults: variables from `SPIN_VARIABLE_*` and manifest defaults,
+    /// `default` store in memory, real wall clock, real outbound HTTP, lenient about missing variables.
+    pub fn from_manifest(path: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: path.into(),
+            flags: BTreeMap::new(),
+            bad_flags: Vec::new(),
+            env: None,
+            stores: BTreeMap::new(),
+            runtime_config: None,
+            default_store_file: false,
+            clock: None,
+            outbound: None,
+            recorder: OutboundRecorder::new(),
+            strict: false,
+            guest_stdio: false,
+            max_concurrency: 128,
+            request_timeout: Duration::from_secs(60),
+            compile_cache: false,
+        }
+    }
+
+    /// Sets application variable `name` (highest priority, like `--variable`).
+    pub fn variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.flags.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds `--variable name=value` flags; a malformed one fails [`AppBuilder::build`].
+    pub fn variable_flags<S: AsRef<str>>(mut self, flags: impl IntoIterator<Item = S>) -> Self {
+        for f in flags {
+            match crate::variables::parse_flag(f.as_ref()) {
+                Ok((k, v)) => {
+                    self.flags.insert(k, v);
+                }
+                Err(_) => self.bad_flags.push(f.as_ref().to_owned()),
+            }
+        }
+        self
+    }
+
+    /// Replaces the process environment as the source of `SPIN_VARIABLE_*` values (tests cannot safely mutate
+    /// the real environment).
+    pub fn env_vars<K: Into<String>, V: Into<String>>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.env = Some(crate::variables::from_env(vars.into_iter().map(|(k, v)| (k.into(), v.into()))));
+        self
+    }
+
+    /// Backs the `default` store with a fresh inspectable [`MemoryKv`].
+    pub fn kv_memory(self) -> Self {
+        self.kv(MemoryKv::new())
+    }
+
+    /// Backs the `default` store with `store` (e.g. a [`MemoryKv`] handle the test keeps).
+    pub fn kv(self, store: impl Into<KvStore>) -> Self {
+        self.kv_label("default", store)
+    }
+
+    /// Backs store `label` with `store`. Overrides the runtime config for that label.
+    pub fn kv_label(mut self, label: impl Into<String>, store: impl Into<KvStore>) -> Self {
+        self.stores.insert(label.into(), store.into());
+        self
+    }
+
+    /// Reads `[key_value_store.*]` from a `runtime-config.toml`.
+    pub fn runtime_config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.runtime_config = Some(path.into());
+        self
+    }
+
+    /// Backs an otherwise unconfigured `default` store with the file `<manifest dir>/.spin/key_value.redb`
+    /// instead of memory (what `harness up` does, so state survives restarts).
+    pub fn default_store_file(mut self, yes: bool) -> Self {
+        self.default_store_file = yes;
+        self
+    }
+
+    /// Pins the guest's wall clock (`SystemTime::now()`, `wasi:clocks/wall-clock`) to `clock`.
+    pub fn clock(mut self, clock: VirtualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Answers allowed outbound requests in-process instead of over the network.
+    pub fn outbound(mut self, handler: Arc<dyn OutboundHandler>) -> Self {
+        self.outbound = Some(handler);
+        self
+    }
+
+    /// Records outbound calls into `recorder` (by default the app has its own; see [`App::outbound_calls`]).
+    pub fn recorder(mut self, recorder: OutboundRecorder) -> Self {
+        self.recorder = recorder;
+        self
+    }
+
+    /// Strict mode, as `spin up`: missing required variables and store labels without a backend are build errors
+    /// instead of guest-visible `undefined` / `no-such-store`.
+    pub fn strict(mut self, yes: bool) -> Self {
+        self.strict = yes;
+        self
+    }
+
+    /// Lets guests write to the host's stdout/stderr (off by default; `up` turns it on).
+    pub fn guest_stdio(mut self, yes: bool) -> Self {
+        self.guest_stdio = yes;
+        self
+    }
+
+    /// The number of requests served at once; more wait for a slot. Sizes the pooling allocator.
+    pub fn max_concurrency(mut self, n: u32) -> Self {
+        self.max_concurrency = n.max(1);
+        self
+    }
+
+    /// How long one request may run before it is abandoned with an error.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Caches compiled components on disk (wasmtime's cache, `~/.cache/wasmtime`) to cut start-up time.
+    pub fn compile_cache(mut self, yes: bool) -> Self {
+        self.compile_cache = yes;
+        self
+    }
+
+    /// Validates the configuration, compiles every routed component once and pre-instantiates it.
+    ///
+    /// Checks run before anything is compiled: manifest, component files, variables, runtime config, stores,
+    /// allow-lists.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming what is wrong.
+    pub async fn build(self) -> Result<App, BuildError> {
+        let manifest = Manifest::from_file(&self.manifest)?;
+        manifest.check_sources()?;
+
+        if let Some(bad) = self.bad_flags.first() {
+            return Err(VariableError::BadFlag(bad.clone()).into());
+        }
+        let env = match self.env {
+            Some(env) => env,
+            None => crate::variables::from_env(std::env::vars()),
+        };
+        let resolver = Resolver::new(&manifest, &self.flags, &env)?;
+        let missing: Vec<String> = resolver.missing().into_iter().map(str::to_owned).collect();
+        if self.strict && !missing.is_empty() {
+            return Err(BuildError::MissingVariables(missing));
+        }
+
+        let runtime_config = match &self.runtime_config {
+            Some(p) => RuntimeConfig::from_file(p)?,
+            None => RuntimeConfig::default(),
+        };
+        let opened = open_stores(&manifest.dir, &runtime_config, self.stores, self.default_store_file)?;
+        let (stores, memory, store_descriptions) = (opened.backends, opened.memory, opened.descriptions);
+        for c in manifest.components.values() {
+            for label in &c.key_value_stores {
+                if !stores.contains_key(label) {
+                    if self.strict {
+                        return Err(BuildError::UndefinedStore { component: c.id.clone(), label: label.clone() });
+                    }
+                    tracing::warn!(component = %c.id, label = %label, "store not configured: the guest gets no-such-store");
+                }
+            }
+        }
+        let stores = Arc::new(stores);
+
+        let engine = shared_engine(self.max_concurrency, self.compile_cache)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        host::add_to_linker(&mut linker).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
+
+        let routed: BTreeSet<&str> = manifest.triggers.iter().map(|t| t.component.as_str()).collect();
+        let mut components = BTreeMap::new();
+        for id in routed {
+            let Some(c) = manifest.components.get(id) else { continue };
+            let mut entries = Vec::new();
+            for t in &c.allowed_outbound_hosts {
+                let entry =
+                    t.render(|v| resolver.value(v).map(str::to_owned)).map_err(|e| BuildError::AllowedHost {
+                        component: id.to_owned(),
+                        entry: t.source().to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                entries.push(entry);
+            }
+            let allowed = AllowedHosts::parse(&entries).map_err(|e| BuildError::AllowedHost {
+                component: id.to_owned(),
+                entry: entries.join(", "),
+                reason: e.to_string(),
+            })?;
+            let variables =
+                resolver.component_values(c).into_iter().map(|(k, v)| (k, v.map_err(|e| e.to_string()))).collect();
+            let load_err = |e: wasmtime::Error| BuildError::Load {
+                component: id.to_owned(),
+                path: c.source.clone(),
+                message: format!("{e:#}"),
+            };
+            let compiled = compile(&engine, (self.max_concurrency, self.compile_cache), &c.source).map_err(load_err)?;
+            let pre = linker.instantiate_pre(&compiled).map_err(load_err)?;
+            let pre = ServicePre::new(pre).map_err(load_err)?;
+            let ctx = ComponentContext {
+                id: Arc::from(id),
+                kv_labels: c.key_value_stores.iter().cloned().collect(),
+                stores: Arc::clone(&stores),
+                variables,
+            };
+            components.insert(
+                id.to_owned(),
+                LoadedComponent {
+                    pre,
+                    ctx: Arc::new(ctx),
+                    allowed: Arc::new(allowed),
+                    environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                },
+            );
+        }
+
+        let router = Router::build(&manifest.base, &manifest.triggers);
+        for (route, replaced) in router.duplicates() {
+            tracing::warn!(route = %route, replaced = %replaced, "duplicate route: the later trigger wins");
+        }
+        let variable_sources =
+            manifest.variables.keys().map(|name| (name.clone(), resolver.source(name))).collect::<BTreeMap<_, _>>();
+        Ok(App {
+            inner: Arc::new(AppInner {
+                engine,
+                router,
+                components,
+                manifest,
+                memory,
+                store_descriptions,
+                clock: self.clock,
+                outbound: self.outbound,
+                recorder: self.recorder,
+                guest_stdio: self.guest_stdio,
+                slots: tokio::sync::Semaphore::new(self.max_concurrency as usize),
+                request_timeout: self.request_timeout,
+                missing_variables: missing,
+                variable_sources,
+            }),
+        })
+    }
+}
+
+impl From<StoreOpenError> for BuildError {
+    fn from(e: StoreOpenError) -> Self {
+        Self::Store { label: e.label, source: e.source }
+    }
+}
