@@ -10,9 +10,10 @@
 use crate::app::AppBuilder;
 use crate::clock::VirtualClock;
 use crate::kv::MemoryKv;
-use crate::signing::{self, Scheme};
 use anyhow::Context as _;
 use bytes::Bytes;
+use koogallery_core::marketplace::{Marketplace, fresh_nonce, v1_time_stamp};
+use koogallery_core::ports::system_now_ms;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,6 +43,21 @@ pub enum CassetteError {
     /// The directory has no `*.json` files.
     #[error("no cassettes (*.json) in {0}")]
     Empty(PathBuf),
+}
+
+/// A signing scheme a cassette step can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Scheme {
+    /// Basic interfaces, V2 (query signature).
+    V2,
+    /// Legacy V1 (`authToken` query parameter).
+    V1,
+    /// Joint-operation kit syncs (`x-sign` headers).
+    Kit,
+    /// No signature.
+    None,
 }
 
 /// How a step's request is signed before it is sent.
@@ -307,18 +323,18 @@ fn build_request(
         headers.push((k.clone(), substitute(v, responses)?));
     }
     if let Some(a) = auth {
-        let keys = || signing::key_ring(&a.key).ok_or_else(|| "auth key is empty".to_owned());
-        let nonce = || a.nonce.clone().unwrap_or_else(signing::fresh_nonce);
+        let mp = || Marketplace::from_key(&a.key).ok_or_else(|| "auth key is empty".to_owned());
+        let nonce = || a.nonce.clone().unwrap_or_else(fresh_nonce);
         match a.scheme {
-            Scheme::V2 => query = signing::v2_query(&keys()?, &query, body.as_bytes(), &now_ms.to_string(), &nonce()),
+            Scheme::V2 => query = mp()?.v2_query(&query, body.as_bytes(), &now_ms.to_string(), &nonce()),
             Scheme::V1 => {
-                let params = signing::parse_query(&query);
-                query = signing::v1_query(&keys()?, &params, &signing::v1_time_stamp(now_ms));
+                let params = koogallery_core::http::parse_query(query.trim_start_matches('?'));
+                query = mp()?.v1_query(&params, &v1_time_stamp(now_ms));
             }
             Scheme::Kit => {
                 headers
                     .retain(|(k, _)| !matches!(k.to_ascii_lowercase().as_str(), "x-sign" | "x-timestamp" | "x-nonce"));
-                let signed = signing::kit_headers(&keys()?, body.as_bytes(), &now_ms.to_string(), &nonce());
+                let signed = mp()?.kit_headers(body.as_bytes(), &now_ms.to_string(), &nonce());
                 headers.extend(signed.into_iter().map(|(k, v)| (k.to_owned(), v)));
             }
             Scheme::None => {}
@@ -398,7 +414,10 @@ fn check(
     }
     if e.body_sign {
         let key = e.body_sign_key.as_deref().or(auth.map(|a| a.key.as_str())).unwrap_or("");
-        match (signing::key_ring(key), response.headers().get(koogallery_core::signing::body_sign::HEADER_NAME)) {
+        match (
+            Marketplace::from_key(key).map(|m| m.keys().clone()),
+            response.headers().get(koogallery_core::signing::body_sign::HEADER_NAME),
+        ) {
             (None, _) => failures.push("no key to check Body-Sign".to_owned()),
             (Some(_), None) => failures.push("Body-Sign header missing".to_owned()),
             (Some(keys), Some(h)) => {
@@ -425,7 +444,7 @@ fn truncate(s: &str) -> String {
 /// The app could not be built (a configuration or load problem, not a finding).
 pub async fn run(cassette: &Cassette, manifest: &Path, flags: &[String]) -> anyhow::Result<Vec<StepResult>> {
     let title = cassette.title();
-    let clock = VirtualClock::at_ms(cassette.clock_ms.unwrap_or_else(crate::clock::system_now_ms));
+    let clock = VirtualClock::at_ms(cassette.clock_ms.unwrap_or_else(system_now_ms));
     let mut builder = AppBuilder::from_manifest(manifest).clock(clock.clone()).kv_memory();
     for (k, v) in &cassette.variables {
         builder = builder.variable(k, v);

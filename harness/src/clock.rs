@@ -11,9 +11,10 @@
 //! assert_eq!(clock.now_ms(), 1_680_508_126_619);
 //! ```
 
+use koogallery_core::ports::system_now_ms;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use wasmtime_wasi::HostWallClock;
 
 /// A settable wall clock, in milliseconds since the Unix epoch, shared by all clones.
@@ -55,11 +56,6 @@ impl HostWallClock for VirtualClock {
     fn now(&self) -> Duration {
         Duration::from_millis(self.now_ms())
     }
-}
-
-/// The host's wall clock in milliseconds since the epoch (0 if the host clock is before 1970).
-pub fn system_now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 #[cfg(test)]

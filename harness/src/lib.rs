@@ -32,9 +32,7 @@ pub mod variables;
 mod cli;
 mod commands;
 mod host;
-mod samples;
 mod server;
-mod signing;
 
 pub use app::{App, AppBuilder};
 pub use clock::VirtualClock;

@@ -2,6 +2,8 @@
 //! rule, V2 and V1, plus contact data and credentials) contains no key, signature, token, password, phone number or
 //! e-mail address.
 
+use koogallery_core::marketplace::v1_time_stamp;
+use koogallery_core::ports::system_now_ms;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -88,26 +90,20 @@ fn logs_of_a_full_lifecycle_hold_no_secrets_or_personal_data() {
         ("productId", "p1"),
         ("mobilePhone", &phone_ct),
         ("email", &email_ct),
-        (
-            "timeStamp",
-            &koogallery_core::wire::time::format_compact_utc(
-                now_ms(),
-                koogallery_core::wire::time::Precision::Millis17,
-            ),
-        ),
+        ("timeStamp", &v1_time_stamp(system_now_ms())),
     ]);
     let v1_answer: Value =
         serde_json::from_slice(&http(port, "GET", &format!("/produce?{}", v1.query), b"")).unwrap_or_default();
     assert_eq!(v1_answer["resultCode"], "000000");
     let created = signer.v2(
         &json!({"activity":"newInstance","orderId":"CSLOGS2","orderLineId":"CSLOGS2-000001","businessId":"b"}),
-        now_ms(),
+        system_now_ms(),
     );
     let created: Value =
         serde_json::from_slice(&http(port, "POST", &format!("/produce?{}", created.query), &created.body))
             .unwrap_or_default();
     let id = created["instanceId"].as_str().unwrap_or("").to_owned();
-    let query = signer.v2(&json!({"activity":"queryInstance","instanceId":id}), now_ms());
+    let query = signer.v2(&json!({"activity":"queryInstance","instanceId":id}), system_now_ms());
     let signature = query.query.split('&').next().unwrap_or("").trim_start_matches("signature=").to_owned();
     let queried: Value = serde_json::from_slice(&http(port, "POST", &format!("/produce?{}", query.query), &query.body))
         .unwrap_or_default();
@@ -135,8 +131,4 @@ fn logs_of_a_full_lifecycle_hold_no_secrets_or_personal_data() {
         assert!(!needle.is_empty() && !logs.contains(needle), "the logs contain {what}");
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

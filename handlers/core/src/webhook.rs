@@ -54,10 +54,7 @@ mod tests {
     fn backend_can_verify_with_a_standard_webhooks_library() {
         let secret = SecretKey::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let signer = WebhookSigner::new(&secret);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = crate::ports::system_now_ms();
         let body = br#"{"type":"instance.created"}"#;
         let headers = signer.headers("evt_1", body, now_ms);
         let mut map = http::HeaderMap::new();

@@ -5,18 +5,20 @@
 //! endpoint must accept whatever instances it knows.
 
 use koogallery_core::crypto::rsa_secret::{OaepVariant, SystemRng, encrypt_client_secret};
+use koogallery_core::marketplace::fresh_nonce;
+use koogallery_core::ports::system_now_ms;
+use koogallery_core::signing::canonical_json::sorted_compact;
 use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::{Value, json};
 
-use crate::bodies::encode;
 use crate::rules::{Recorder, Verdict};
-use crate::session::{Finding, Session, expect, fresh_nonce, now_ms};
+use crate::session::{Finding, Session, expect};
 
 const SYNCS: [&str; 5] = ["tenantSync", "applicationSync", "authSync", "singleOrgSync", "allOrgSync"];
 
 /// The kit body `timeStamp`: `yyyyMMddHHmmssSSS` in UTC+8, as the documentation shows.
 fn kit_time_stamp() -> String {
-    format_compact_utc(now_ms().saturating_add(8 * 3_600_000), Precision::Millis17)
+    format_compact_utc(system_now_ms().saturating_add(8 * 3_600_000), Precision::Millis17)
 }
 
 /// Runs the `kit.*` rules, or records them as skipped when no kit URL and key were given.
@@ -41,7 +43,7 @@ async fn check(s: &Session, sync: &str) -> Result<String, Finding> {
     let (body, also_ok) = body(s, sync)?;
     let mut codes = Vec::new();
     for note in ["first", "repeated"] {
-        let Some(answer) = s.kit(sync, note, &encode(&body)).await else {
+        let Some(answer) = s.kit(sync, note, &sorted_compact(&body)).await else {
             return Err(Finding::general("kit syncs not configured"));
         };
         match also_ok {

@@ -3,13 +3,15 @@
 
 use koogallery_core::crypto::aes_cred::{AesBits, CredentialCipher};
 use koogallery_core::marketplace::Marketplace;
+use koogallery_core::marketplace::fresh_uuid;
+use koogallery_core::marketplace::samples::TEST_FLAG;
+use koogallery_core::ports::system_now_ms;
 use koogallery_core::signing::keys::{KeyRing, SecretKey};
 use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::Value;
 
-use crate::bodies::TEST_FLAG;
 use crate::rules::{Recorder, Verdict};
-use crate::session::{Answer, Finding, Session, expect, expect_instance, fresh_uuid, now_ms};
+use crate::session::{Answer, Finding, Session, expect, expect_instance};
 
 /// Extra parameters of a V1 request, besides `activity`, `instanceId`, `testFlag` and `timeStamp`.
 type Params = Vec<(&'static str, String)>;
@@ -45,7 +47,10 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder, enabled: bool) {
             "refreshInstance",
             vec![
                 ("orderId", format!("{order_id}-R1")),
-                ("expireTime", format_compact_utc(now_ms().saturating_add(400 * 86_400_000), Precision::Seconds14)),
+                (
+                    "expireTime",
+                    format_compact_utc(system_now_ms().saturating_add(400 * 86_400_000), Precision::Seconds14),
+                ),
                 ("periodType", "year".into()),
                 ("periodNumber", "1".into()),
             ],
@@ -74,7 +79,7 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder, enabled: bool) {
 }
 
 fn time_stamp() -> String {
-    format_compact_utc(now_ms(), Precision::Millis17)
+    format_compact_utc(system_now_ms(), Precision::Millis17)
 }
 
 fn new_params(order_id: &str, product_id: &str) -> Params {
@@ -89,7 +94,7 @@ fn new_params(order_id: &str, product_id: &str) -> Params {
         ("chargingMode", "1".into()),
         ("periodType", "year".into()),
         ("periodNumber", "1".into()),
-        ("expireTime", format_compact_utc(now_ms().saturating_add(365 * 86_400_000), Precision::Seconds14)),
+        ("expireTime", format_compact_utc(system_now_ms().saturating_add(365 * 86_400_000), Precision::Seconds14)),
         ("testFlag", TEST_FLAG.into()),
         ("timeStamp", time_stamp()),
     ]

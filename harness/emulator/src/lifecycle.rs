@@ -4,15 +4,18 @@
 //! Rules that need an instance from an earlier rule fail with "not checked" when that rule failed: a conformance
 //! run never reports a pass for something it could not check.
 
+use koogallery_core::marketplace::fresh_uuid;
+use koogallery_core::marketplace::samples::{self, Charging, OrderLine, encode};
+use koogallery_core::ports::system_now_ms;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::bodies::{self, Order, Style};
+use crate::bodies::{expire_time, follow_up, run_order};
 use crate::rules::{Recorder, Verdict};
-use crate::session::{Answer, Finding, Session, expect, expect_instance, fresh_uuid, now_ms};
+use crate::session::{Answer, Finding, Session, expect, expect_instance};
 
 /// Most `queryInstance` polls before giving up on an instance that stays `000004`.
 pub(crate) const QUERY_POLLS: usize = 10;
@@ -24,7 +27,7 @@ const DAY_MS: u64 = 86_400_000;
 /// An instance bought during the run.
 #[derive(Debug, Clone)]
 pub(crate) struct Bought {
-    pub order: Order,
+    pub order: OrderLine,
     pub instance_id: String,
 }
 
@@ -62,20 +65,20 @@ fn needs<'a>(b: &'a Option<Bought>, rule: &str) -> Result<&'a Bought, Finding> {
 pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     let mut b = Instances::default();
     for (id, tag, style) in [
-        ("new.period", "P", Style::Period),
-        ("new.one_time", "O", Style::OneTime),
-        ("new.on_demand", "D", Style::OnDemand),
+        ("new.period", "P", Charging::Period),
+        ("new.one_time", "O", Charging::OneTime),
+        ("new.on_demand", "D", Charging::OnDemand),
     ] {
-        let order = Order::new(&s.run, tag, style);
+        let order = run_order(&s.run, tag, style);
         let result = buy(s, &order, "first call").await.map(|instance_id| Bought { order, instance_id });
         let verdict = match &result {
             Ok(bought) => Verdict::Pass(format!("instanceId {}", bought.instance_id)),
             Err(f) => Verdict::Fail(f.clone()),
         };
         let slot = match style {
-            Style::Period => &mut b.period,
-            Style::OneTime => &mut b.one_time,
-            Style::OnDemand => &mut b.on_demand,
+            Charging::Period => &mut b.period,
+            Charging::OneTime => &mut b.one_time,
+            Charging::OnDemand => &mut b.on_demand,
         };
         *slot = result.ok();
         rec.record(id, verdict);
@@ -97,18 +100,20 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     rec.record("refresh.repeat", repeat.into());
     rec.record(
         "status.freeze",
-        twice(s, &b.period, "updateInstanceStatus", "FREEZE", |id| bodies::status(id, "FREEZE")).await.into(),
+        twice(s, &b.period, "updateInstanceStatus", "FREEZE", |id| encode(&samples::status(id, "FREEZE"))).await.into(),
     );
     rec.record(
         "status.unfreeze",
-        twice(s, &b.period, "updateInstanceStatus", "UNFREEZE", |id| bodies::status(id, "UNFREEZE")).await.into(),
+        twice(s, &b.period, "updateInstanceStatus", "UNFREEZE", |id| encode(&samples::status(id, "UNFREEZE")))
+            .await
+            .into(),
     );
-    let upgrade_order = b.period.as_ref().map(|p| p.order.follow_up("U1"));
+    let upgrade_order = b.period.as_ref().map(|p| follow_up(&p.order, "U1"));
     rec.record(
         "upgrade",
         twice(s, &b.period, "upgradeInstance", "", |id| {
             let (o, l) = upgrade_order.clone().unwrap_or_default();
-            bodies::upgrade(id, (&o, &l))
+            encode(&samples::upgrade(id, (&o, &l)))
         })
         .await
         .into(),
@@ -133,9 +138,9 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
 }
 
 /// Sends `newInstance` for `order` with a fresh `businessId` and returns the instance id.
-async fn buy(s: &Session, order: &Order, note: &str) -> Result<String, Finding> {
-    let body = bodies::new_instance(order, &fresh_uuid());
-    let answer = s.v2("newInstance", &format!("{} order, {note}", order.style.name()), &body).await;
+async fn buy(s: &Session, order: &OrderLine, note: &str) -> Result<String, Finding> {
+    let body = encode(&samples::new_instance(order, &fresh_uuid()));
+    let answer = s.v2("newInstance", &format!("{} order, {note}", order.charging.name()), &body).await;
     expect_instance(&answer)
 }
 
@@ -144,8 +149,8 @@ async fn retries(s: &Session, b: &Instances) -> Result<String, Finding> {
     for (slot, rule) in [(&b.period, "new.period"), (&b.one_time, "new.one_time"), (&b.on_demand, "new.on_demand")] {
         let bought = needs(slot, rule)?;
         for n in 1..=2 {
-            let body = bodies::new_instance(&bought.order, &fresh_uuid());
-            let note = format!("{} order, retry {n} with a fresh businessId", bought.order.style.name());
+            let body = encode(&samples::new_instance(&bought.order, &fresh_uuid()));
+            let note = format!("{} order, retry {n} with a fresh businessId", bought.order.charging.name());
             let answer = s.v2("newInstance", &note, &body).await;
             let id = expect_instance(&answer)?;
             if id != bought.instance_id {
@@ -161,9 +166,9 @@ async fn retries(s: &Session, b: &Instances) -> Result<String, Finding> {
 }
 
 async fn concurrent(s: &Session) -> Result<Bought, Finding> {
-    let order = Order::new(&s.run, "C", Style::Period);
+    let order = run_order(&s.run, "C", Charging::Period);
     let n = s.concurrency;
-    let bodies: Vec<Vec<u8>> = (0..n).map(|_| bodies::new_instance(&order, &fresh_uuid())).collect();
+    let bodies: Vec<Vec<u8>> = (0..n).map(|_| encode(&samples::new_instance(&order, &fresh_uuid()))).collect();
     let notes: Vec<String> = (1..=n).map(|i| format!("concurrent duplicate {i}/{n}")).collect();
     let answers: Vec<Answer> =
         join_all(bodies.iter().zip(&notes).map(|(body, note)| s.v2("newInstance", note, body))).await;
@@ -203,7 +208,8 @@ fn count_distinct(answers: &[Answer]) -> usize {
 pub(crate) async fn query_until_ready(s: &Session, id: &str, what: &str) -> Result<usize, Finding> {
     let mut last = None;
     for poll in 1..=QUERY_POLLS {
-        let answer = s.v2("queryInstance", &format!("{what} instance, poll {poll}"), &bodies::query(id)).await;
+        let answer =
+            s.v2("queryInstance", &format!("{what} instance, poll {poll}"), &encode(&samples::query(id))).await;
         if answer.is("000004") {
             last = Some(answer.label);
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -246,10 +252,11 @@ async fn refresh_scenes(s: &Session, b: &Instances) -> Result<Vec<(String, Vec<u
     let p = needs(&b.period, "new.period")?;
     let mut sent = Vec::new();
     for (i, scene) in SCENES.iter().enumerate() {
-        let (order, line) = p.order.follow_up(&format!("R{}", i + 1));
-        let expire = now_ms().saturating_add(DAY_MS * 30 * (i as u64 + 1));
+        let (order, line) = follow_up(&p.order, &format!("R{}", i + 1));
+        let expire = system_now_ms().saturating_add(DAY_MS * 30 * (i as u64 + 1));
         // Alternate the two documented expireTime lengths (14 and 17 digits).
-        let body = bodies::refresh(&p.instance_id, (&order, &line), scene, expire, i % 2 == 1);
+        let body =
+            encode(&samples::refresh(&p.instance_id, (&order, &line), None, scene, &expire_time(expire, i % 2 == 1)));
         let note = format!("scene {scene}");
         expect(&s.v2("refreshInstance", &note, &body).await, "000000")?;
         sent.push((note, body));
@@ -283,13 +290,22 @@ async fn twice(
 
 async fn change_check(s: &Session, b: &Instances) -> Result<String, Finding> {
     let p = needs(&b.period, "new.period")?;
-    let answer = s.v2("changeInstanceCheck", "", &bodies::change_check(&p.instance_id, &p.order.product_id)).await;
+    let answer = s
+        .v2(
+            "changeInstanceCheck",
+            "",
+            &encode(&samples::change_check(
+                &p.instance_id,
+                json!({"linearValue": "2", "productId": &p.order.product_id, "skuCode": "emu-sku-2"}),
+            )),
+        )
+        .await;
     expect(&answer, "000000").map(|()| "change allowed".to_owned())
 }
 
 async fn order_notify(s: &Session, b: &Instances) -> Result<String, Finding> {
     let p = needs(&b.period, "new.period")?;
-    let body = bodies::order_notify(&p.order.order_id, &p.order.line_id);
+    let body = encode(&samples::order_notify(&p.order.order_id, &p.order.line_id));
     for note in ["first", "repeated"] {
         expect(&s.v2("orderNotify", note, &body).await, "000000")?;
     }
@@ -299,18 +315,23 @@ async fn order_notify(s: &Session, b: &Instances) -> Result<String, Finding> {
 /// A second period instance driven out of order: unfreeze while active, freeze, renew and upgrade while frozen,
 /// unfreeze, then the first renewal again after the upgrade.
 async fn reorder(s: &Session) -> Result<Bought, Finding> {
-    let order = Order::new(&s.run, "R", Style::Period);
+    let order = run_order(&s.run, "R", Charging::Period);
     let id = buy(s, &order, "for reordering").await?;
-    let (renew_order, renew_line) = order.follow_up("R1");
-    let (up_order, up_line) = order.follow_up("U1");
-    let renewal =
-        bodies::refresh(&id, (&renew_order, &renew_line), "RENEWAL", now_ms().saturating_add(DAY_MS * 365), false);
+    let (renew_order, renew_line) = follow_up(&order, "R1");
+    let (up_order, up_line) = follow_up(&order, "U1");
+    let renewal = encode(&samples::refresh(
+        &id,
+        (&renew_order, &renew_line),
+        None,
+        "RENEWAL",
+        &expire_time(system_now_ms().saturating_add(DAY_MS * 365), false),
+    ));
     let steps: [(&str, &str, Vec<u8>); 6] = [
-        ("updateInstanceStatus", "UNFREEZE while active", bodies::status(&id, "UNFREEZE")),
-        ("updateInstanceStatus", "FREEZE", bodies::status(&id, "FREEZE")),
+        ("updateInstanceStatus", "UNFREEZE while active", encode(&samples::status(&id, "UNFREEZE"))),
+        ("updateInstanceStatus", "FREEZE", encode(&samples::status(&id, "FREEZE"))),
         ("refreshInstance", "RENEWAL while frozen", renewal.clone()),
-        ("upgradeInstance", "upgrade while frozen", bodies::upgrade(&id, (&up_order, &up_line))),
-        ("updateInstanceStatus", "UNFREEZE after renewal", bodies::status(&id, "UNFREEZE")),
+        ("upgradeInstance", "upgrade while frozen", encode(&samples::upgrade(&id, (&up_order, &up_line)))),
+        ("updateInstanceStatus", "UNFREEZE after renewal", encode(&samples::status(&id, "UNFREEZE"))),
         ("refreshInstance", "the first RENEWAL again, after the upgrade", renewal),
     ];
     for (activity, note, body) in &steps {
@@ -324,8 +345,9 @@ async fn release_each(s: &Session, b: &Instances, note: &str) -> Result<usize, F
     let all = b.all();
     for (name, bought) in &all {
         // The period instance is released by an unsubscription order; the others without one.
-        let unsubscribe = (*name == "period").then(|| bought.order.follow_up("X1"));
-        let body = bodies::release(&bought.instance_id, unsubscribe.as_ref().map(|(o, l)| (o.as_str(), l.as_str())));
+        let unsubscribe = (*name == "period").then(|| follow_up(&bought.order, "X1"));
+        let body =
+            encode(&samples::release(&bought.instance_id, unsubscribe.as_ref().map(|(o, l)| (o.as_str(), l.as_str()))));
         expect(&s.v2("releaseInstance", &format!("{name} instance{note}"), &body).await, "000000")?;
     }
     Ok(all.len())
@@ -341,14 +363,18 @@ async fn release_all_again(s: &Session, b: &Instances) -> Result<String, Finding
 
 async fn release_unknown(s: &Session) -> Result<String, Finding> {
     let id = fresh_uuid();
-    let answer = s.v2("releaseInstance", "instanceId never created", &bodies::release(&id, None)).await;
+    let answer = s.v2("releaseInstance", "instanceId never created", &encode(&samples::release(&id, None))).await;
     expect(&answer, "000000").map(|()| format!("unknown {id} released"))
 }
 
 async fn late_retry(s: &Session, b: &Instances) -> Result<String, Finding> {
     let p = needs(&b.period, "new.period")?;
     let answer = s
-        .v2("newInstance", "period order, late retry after release", &bodies::new_instance(&p.order, &fresh_uuid()))
+        .v2(
+            "newInstance",
+            "period order, late retry after release",
+            &encode(&samples::new_instance(&p.order, &fresh_uuid())),
+        )
         .await;
     let id = expect_instance(&answer)?;
     if id != p.instance_id {
@@ -357,7 +383,7 @@ async fn late_retry(s: &Session, b: &Instances) -> Result<String, Finding> {
             format!("late retry got a new instanceId {id} (released: {})", p.instance_id),
         ));
     }
-    let query = s.v2("queryInstance", "released instance", &bodies::query(&p.instance_id)).await;
+    let query = s.v2("queryInstance", "released instance", &encode(&samples::query(&p.instance_id))).await;
     if query.is("000000") && app_info(&query, &p.instance_id).is_some() {
         return Err(Finding::at(&query, "the released instance is reported active again (000000 with appInfo)"));
     }

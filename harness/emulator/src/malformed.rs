@@ -2,11 +2,14 @@
 //! over-long field, and a 1 MiB body. Each must get a signed `000002` (or a prompt `413` for the oversize body),
 //! never a crash, a hang or a bare `500`.
 
+use koogallery_core::marketplace::fresh_uuid;
+use koogallery_core::marketplace::samples::{self, Charging, OrderLine, TEST_FLAG, encode};
+use koogallery_core::signing::canonical_json::sorted_compact;
 use serde_json::json;
 
-use crate::bodies::{self, Order, Style, TEST_FLAG, encode};
+use crate::bodies::{follow_up, run_order};
 use crate::rules::Recorder;
-use crate::session::{Answer, Finding, Session, expect, expect_invalid_naming, fresh_uuid, in_time};
+use crate::session::{Answer, Finding, Session, expect, expect_invalid_naming, in_time};
 
 /// Size of the oversize body: far above any handler's cap, small enough to send quickly.
 pub(crate) const OVERSIZE_BYTES: usize = 1 << 20;
@@ -22,7 +25,7 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
 }
 
 async fn malformed_json(s: &Session) -> Result<String, Finding> {
-    let order = Order::new(&s.run, "M1", Style::Period);
+    let order = run_order(&s.run, "M1", Charging::Period);
     let body = format!(r#"{{"activity":"orderNotify","orderId":"{}","orderLineId":"#, order.order_id);
     expect(&s.v2("orderNotify", "truncated JSON", body.as_bytes()).await, "000002")?;
     expect(&s.v2("-", "not JSON at all", b"activity=orderNotify&testFlag=1").await, "000002")?;
@@ -39,21 +42,22 @@ async fn not_object(s: &Session) -> Result<String, Finding> {
 }
 
 async fn unknown_activity(s: &Session) -> Result<String, Finding> {
-    let body =
-        encode(&json!({ "activity": "emulatorUnknownActivity", "instanceId": fresh_uuid(), "testFlag": TEST_FLAG }));
+    let body = sorted_compact(
+        &json!({ "activity": "emulatorUnknownActivity", "instanceId": fresh_uuid(), "testFlag": TEST_FLAG }),
+    );
     let answer = s.v2("emulatorUnknownActivity", "unknown activity", &body).await;
     expect_invalid_naming(&answer, "activity").map(|()| message(&answer))
 }
 
 async fn missing_field(s: &Session) -> Result<String, Finding> {
-    let order = Order::new(&s.run, "M2", Style::Period);
-    let no_line = encode(&json!({
+    let order = run_order(&s.run, "M2", Charging::Period);
+    let no_line = sorted_compact(&json!({
         "activity": "newInstance", "businessId": fresh_uuid(), "orderId": order.order_id, "testFlag": TEST_FLAG,
     }));
     let answer = s.v2("newInstance", "orderLineId missing", &no_line).await;
     expect_invalid_naming(&answer, "orderLineId")?;
-    let (o, l) = order.follow_up("R1");
-    let no_expiry = encode(&json!({
+    let (o, l) = follow_up(&order, "R1");
+    let no_expiry = sorted_compact(&json!({
         "activity": "refreshInstance", "instanceId": fresh_uuid(), "orderId": o, "orderLineId": l,
         "scene": "RENEWAL", "testFlag": TEST_FLAG,
     }));
@@ -63,20 +67,22 @@ async fn missing_field(s: &Session) -> Result<String, Finding> {
 }
 
 async fn overlong_field(s: &Session) -> Result<String, Finding> {
-    let order = Order::new(&s.run, "M3", Style::Period);
+    let order = run_order(&s.run, "M3", Charging::Period);
     let long_order = format!("{}{}", order.order_id, "X".repeat(65usize.saturating_sub(order.order_id.len())));
-    let over = Order { order_id: long_order, ..order.clone() };
-    let answer = s.v2("newInstance", "orderId of 65 characters", &bodies::new_instance(&over, &fresh_uuid())).await;
+    let over = OrderLine { order_id: long_order, ..order.clone() };
+    let answer =
+        s.v2("newInstance", "orderId of 65 characters", &encode(&samples::new_instance(&over, &fresh_uuid()))).await;
     expect_invalid_naming(&answer, "orderId")?;
     let long_business = "B".repeat(65);
-    let second =
-        s.v2("newInstance", "businessId of 65 characters", &bodies::new_instance(&order, &long_business)).await;
+    let second = s
+        .v2("newInstance", "businessId of 65 characters", &encode(&samples::new_instance(&order, &long_business)))
+        .await;
     expect_invalid_naming(&second, "businessId")?;
     Ok(format!("{}; {}", message(&answer), message(&second)))
 }
 
 async fn oversize(s: &Session) -> Result<String, Finding> {
-    let order = Order::new(&s.run, "M4", Style::Period);
+    let order = run_order(&s.run, "M4", Charging::Period);
     let head = format!(
         r#"{{"activity":"newInstance","businessId":"{}","orderId":"{}","orderLineId":"{}","padding":""#,
         fresh_uuid(),

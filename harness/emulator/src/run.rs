@@ -1,5 +1,6 @@
 //! One emulator run, start to finish: validate the options, drive every rule in order, write the report files.
 
+use koogallery_core::ports::system_now_ms;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -7,7 +8,7 @@ use anyhow::Context as _;
 use crate::options::EmulateOptions;
 use crate::report::Report;
 use crate::rules::Recorder;
-use crate::session::{Session, now_ms};
+use crate::session::Session;
 use crate::{answers, kit, legacy_v1, lifecycle, malformed, security};
 
 /// Acts as KooGallery against `opts.url` and returns the conformance report (one entry per rule of
@@ -20,7 +21,7 @@ use crate::{answers, kit, legacy_v1, lifecycle, malformed, security};
 /// cannot be written (the error names the file).
 pub async fn run(opts: EmulateOptions) -> anyhow::Result<Report> {
     let checked = opts.check().context("invalid emulate options")?;
-    let started_ms = now_ms();
+    let started_ms = system_now_ms();
     let clock = Instant::now();
     let session = Session::new(&opts, checked);
     let mut rec = Recorder::new(opts.progress);

@@ -5,16 +5,19 @@
 //! correctly; so an endpoint that skips a check answers `000000` and the rule fails.
 
 use koogallery_core::marketplace::Marketplace;
+use koogallery_core::marketplace::fresh_nonce;
+use koogallery_core::marketplace::samples::{self, Charging, encode};
+use koogallery_core::ports::system_now_ms;
 use koogallery_core::signing::keys::{KeyRing, SecretKey};
 
-use crate::bodies::{self, Order, Style};
+use crate::bodies::run_order;
 use crate::rules::Recorder;
-use crate::session::{Finding, Session, edit_query, expect, fresh_nonce, now_ms};
+use crate::session::{Finding, Session, edit_query, expect};
 
 /// A body the endpoint would accept: `orderNotify` for a fresh order line of this run.
 fn notify_body(s: &Session, tag: &str) -> Vec<u8> {
-    let order = Order::new(&s.run, tag, Style::Period);
-    bodies::order_notify(&order.order_id, &order.line_id)
+    let order = run_order(&s.run, tag, Charging::Period);
+    encode(&samples::order_notify(&order.order_id, &order.line_id))
 }
 
 fn set_param(name: &'static str, value: String) -> impl FnOnce(&mut Vec<(String, String)>) {
@@ -38,9 +41,9 @@ pub(crate) async fn run(s: &Session, rec: &mut Recorder) {
     let req = edit_query(s.sign_v2(&notify_body(s, "S3")), drop_param("signature"));
     rec.record("auth.missing_signature", one(s, req, "no signature parameter", "000001").await.into());
     let window = s.window_ms.saturating_add(1000);
-    let past = s.sign_v2_at(&notify_body(s, "S4"), now_ms().saturating_sub(window), &fresh_nonce());
+    let past = s.sign_v2_at(&notify_body(s, "S4"), system_now_ms().saturating_sub(window), &fresh_nonce());
     rec.record("time.stale_past", one(s, past, "timestamp window+1 s old", "000002").await.into());
-    let future = s.sign_v2_at(&notify_body(s, "S5"), now_ms().saturating_add(window), &fresh_nonce());
+    let future = s.sign_v2_at(&notify_body(s, "S5"), system_now_ms().saturating_add(window), &fresh_nonce());
     rec.record("time.stale_future", one(s, future, "timestamp window+1 s ahead", "000002").await.into());
     let req = edit_query(s.sign_v2(&notify_body(s, "S6")), drop_param("timestamp"));
     rec.record("time.missing", one(s, req, "no timestamp parameter", "000002").await.into());
@@ -66,13 +69,13 @@ async fn forged(s: &Session) -> Result<String, Finding> {
 
 async fn wrong_key(s: &Session) -> Result<String, Finding> {
     let other = Marketplace::new(KeyRing::single(SecretKey::new(format!("emulator-wrong-key-{}", s.run))));
-    let req = other.v2(s.path(), &notify_body(s, "S2"), now_ms(), &fresh_nonce());
+    let req = other.v2(s.path(), &notify_body(s, "S2"), system_now_ms(), &fresh_nonce());
     one(s, req, "signed with another key", "000001").await
 }
 
 async fn replayed(s: &Session) -> Result<String, Finding> {
     let nonce = fresh_nonce();
-    let original = s.sign_v2_at(&notify_body(s, "S8"), now_ms(), &nonce);
+    let original = s.sign_v2_at(&notify_body(s, "S8"), system_now_ms(), &nonce);
     let first = s.send(original.clone(), s.label("POST", "orderNotify", "original of a replay"), false).await;
     expect(&first, "000000").map_err(|f| Finding { detail: format!("not checked: the original {}", f.detail), ..f })?;
     let replay = s.send(original, s.label("POST", "orderNotify", "byte-for-byte replay"), false).await;
@@ -80,7 +83,7 @@ async fn replayed(s: &Session) -> Result<String, Finding> {
         return Err(Finding::at(&replay, "the replayed request was accepted (000000)"));
     }
     // The same nonce with a fresh timestamp and signature over another body.
-    let reused = s.sign_v2_at(&notify_body(s, "S9"), now_ms(), &nonce);
+    let reused = s.sign_v2_at(&notify_body(s, "S9"), system_now_ms(), &nonce);
     let second = s.send(reused, s.label("POST", "orderNotify", "new body, reused nonce"), false).await;
     if second.is("000000") {
         return Err(Finding::at(&second, "a new request reusing a nonce was accepted (000000)"));

@@ -5,49 +5,17 @@
 //! signatures or bodies.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use koogallery_core::http::Inbound;
-use koogallery_core::marketplace::{Marketplace, nonce_from};
+use koogallery_core::marketplace::{Marketplace, fresh_nonce};
+use koogallery_core::ports::system_now_ms;
 use koogallery_core::signing::body_sign;
 use koogallery_core::signing::keys::KeyRing;
 use serde_json::Value;
 
 use crate::client::{HttpClient, Raw, TIMEOUT};
 use crate::options::{Checked, EmulateOptions, Target};
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// A fresh 64-character upper-case hex nonce, as the marketplace sends.
-pub(crate) fn fresh_nonce() -> String {
-    nonce_from(random_bytes())
-}
-
-/// A fresh random UUID (a `businessId`, an unknown instance).
-pub(crate) fn fresh_uuid() -> String {
-    let bytes = random_bytes();
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&bytes[..16]);
-    uuid::Builder::from_random_bytes(first).into_uuid().hyphenated().to_string()
-}
-
-/// 32 random bytes. Uniqueness is what matters here (nonces, ids), not secrecy: without an OS source, the clock
-/// and a counter still give distinct values.
-fn random_bytes() -> [u8; 32] {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut bytes = [0u8; 32];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        bytes[..16].copy_from_slice(&nanos.to_le_bytes());
-        bytes[16..24].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-        bytes[24..28].copy_from_slice(&std::process::id().to_le_bytes());
-    }
-    bytes
-}
 
 /// An answer, parsed as far as it parses.
 pub(crate) struct Answer {
@@ -207,7 +175,7 @@ impl Session {
             target: checked.target,
             keys: checked.keys,
             kit: checked.kit.map(|(t, k)| (t, Marketplace::new(k))),
-            run: format!("{}{tag}", now_ms()),
+            run: format!("{}{tag}", system_now_ms()),
             window_ms: opts.timestamp_window_ms,
             concurrency: opts.concurrency,
             kit_rsa_public_key: opts.kit_rsa_public_key.clone(),
@@ -232,7 +200,7 @@ impl Session {
 
     /// A V2 request for `body`, signed now with a fresh nonce.
     pub fn sign_v2(&self, body: &[u8]) -> Inbound {
-        self.marketplace.v2(&self.target.path, body, now_ms(), &fresh_nonce())
+        self.marketplace.v2(&self.target.path, body, system_now_ms(), &fresh_nonce())
     }
 
     /// A V2 request signed at `timestamp_ms` with `nonce`.
@@ -277,7 +245,7 @@ impl Session {
     pub async fn kit(&self, sync: &str, note: &str, body: &[u8]) -> Option<Answer> {
         let (target, mp) = self.kit.as_ref()?;
         let path = target.kit_path(sync);
-        let req = mp.kit(&path, body, now_ms(), &fresh_nonce());
+        let req = mp.kit(&path, body, system_now_ms(), &fresh_nonce());
         let mut label = format!("POST {path} activity={sync}");
         if !note.is_empty() {
             label.push_str(&format!(" ({note})"));
@@ -348,15 +316,5 @@ mod tests {
             }
         });
         assert_eq!(req.query, "signature=CD&nonce=N");
-    }
-
-    #[test]
-    fn nonces_and_ids_are_fresh_and_well_formed() {
-        let (a, b) = (fresh_nonce(), fresh_nonce());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
-        let id = fresh_uuid();
-        assert_eq!(uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()), Ok(4));
     }
 }

@@ -11,8 +11,10 @@
 //! The timestamp and nonce are fresh unless `--timestamp` / `--nonce` pin them. The key is never printed.
 
 use crate::exit_codes::{self, UsageError};
-use crate::{samples, signing};
 use clap::{Args, Subcommand};
+use koogallery_core::marketplace::{Marketplace, fresh_nonce, fresh_uuid, samples, v1_time_stamp};
+use koogallery_core::ports::system_now_ms;
+use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::{Map, Value};
 
 /// Print a correctly signed marketplace request as a curl command line.
@@ -97,10 +99,14 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
-/// Serialises a sample body compactly with its keys sorted, as the marketplace sends them.
-fn sorted_json(body: Map<String, Value>) -> String {
-    let sorted: std::collections::BTreeMap<String, Value> = body.into_iter().collect();
-    serde_json::to_string(&sorted).unwrap_or_default()
+/// Serialises a body as the marketplace sends it: compact, keys sorted.
+fn sorted_json(body: &Map<String, Value>) -> String {
+    String::from_utf8_lossy(&samples::encode(body)).into_owned()
+}
+
+/// The signer for `--key`.
+fn marketplace(key: &str) -> Result<Marketplace, anyhow::Error> {
+    Marketplace::from_key(key).ok_or_else(|| usage("--key must not be empty"))
 }
 
 impl SignCommand {
@@ -109,7 +115,7 @@ impl SignCommand {
     /// # Errors
     /// A usage error for an empty key, a malformed `--field`, or a `--body` that is not JSON with `--field`.
     pub fn execute(self) -> anyhow::Result<i32> {
-        println!("{}", self.render(crate::clock::system_now_ms())?);
+        println!("{}", self.render(system_now_ms())?);
         Ok(exit_codes::SUCCESS)
     }
 
@@ -118,39 +124,39 @@ impl SignCommand {
     /// # Errors
     /// As [`SignCommand::execute`].
     pub fn render(&self, now_ms: u64) -> anyhow::Result<String> {
-        let business_id = uuid::Uuid::new_v4().to_string();
+        let business_id = fresh_uuid();
         match &self.scheme {
             SignScheme::V2 { common, body, activity } => {
-                let keys = signing::key_ring(&common.key).ok_or_else(|| usage("--key must not be empty"))?;
+                let mp = marketplace(&common.key)?;
                 let body = match (body, activity) {
                     (Some(b), _) if common.fields.is_empty() => b.clone(),
                     (Some(b), _) => {
                         let mut m: Map<String, Value> =
                             serde_json::from_str(b).map_err(|e| usage(format!("--body is not a JSON object: {e}")))?;
-                        samples::apply_fields(&mut m, &common.fields).map_err(usage)?;
-                        sorted_json(m)
+                        apply_fields(&mut m, &common.fields).map_err(usage)?;
+                        sorted_json(&m)
                     }
                     (None, Some(a)) => {
-                        let mut m = samples::v2_body(a, &business_id)
+                        let mut m = samples::documented_v2(a, &business_id)
                             .ok_or_else(|| usage(format!("no sample for activity {a}")))?;
-                        samples::apply_fields(&mut m, &common.fields).map_err(usage)?;
-                        sorted_json(m)
+                        apply_fields(&mut m, &common.fields).map_err(usage)?;
+                        sorted_json(&m)
                     }
                     (None, None) => return Err(usage("give --body or --activity")),
                 };
                 let timestamp = common.timestamp.clone().unwrap_or_else(|| now_ms.to_string());
-                let nonce = common.nonce.clone().unwrap_or_else(signing::fresh_nonce);
+                let nonce = common.nonce.clone().unwrap_or_else(fresh_nonce);
                 let (base, query) = split_url(&common.url);
-                let query = signing::v2_query(&keys, query, body.as_bytes(), &timestamp, &nonce);
+                let query = mp.v2_query(query, body.as_bytes(), &timestamp, &nonce);
                 let headers = vec![
                     ("Accept".to_owned(), "application/json".to_owned()),
                     ("Content-Type".to_owned(), "application/json;charset=utf8".to_owned()),
                 ];
-                Ok(signing::curl_line("POST", &format!("{base}?{query}"), &headers, Some(&body)))
+                Ok(curl_line("POST", &format!("{base}?{query}"), &headers, Some(&body)))
             }
             SignScheme::V1 { common, activity } => {
-                let keys = signing::key_ring(&common.key).ok_or_else(|| usage("--key must not be empty"))?;
-                let mut params = samples::v1_params(activity, &business_id)
+                let mp = marketplace(&common.key)?;
+                let mut params = samples::documented_v1(activity, &business_id)
                     .ok_or_else(|| usage(format!("no sample for activity {activity}")))?;
                 for f in &common.fields {
                     let (k, v) = f.split_once('=').ok_or_else(|| usage(format!("--field {f}: expected name=value")))?;
@@ -159,34 +165,31 @@ impl SignCommand {
                         None => params.push((k.to_owned(), v.to_owned())),
                     }
                 }
-                let time_stamp = common.timestamp.clone().unwrap_or_else(|| signing::v1_time_stamp(now_ms));
+                let time_stamp = common.timestamp.clone().unwrap_or_else(|| v1_time_stamp(now_ms));
                 let (base, _) = split_url(&common.url);
-                let query = signing::v1_query(&keys, &params, &time_stamp);
-                Ok(signing::curl_line("GET", &format!("{base}?{query}"), &[], None))
+                let query = mp.v1_query(&params, &time_stamp);
+                Ok(curl_line("GET", &format!("{base}?{query}"), &[], None))
             }
             SignScheme::Kit { common, name, body } => {
-                let keys = signing::key_ring(&common.key).ok_or_else(|| usage("--key must not be empty"))?;
+                let mp = marketplace(&common.key)?;
                 let body = match body {
                     Some(b) if common.fields.is_empty() => b.clone(),
                     Some(b) => {
                         let mut m: Map<String, Value> =
                             serde_json::from_str(b).map_err(|e| usage(format!("--body is not a JSON object: {e}")))?;
-                        samples::apply_fields(&mut m, &common.fields).map_err(usage)?;
-                        sorted_json(m)
+                        apply_fields(&mut m, &common.fields).map_err(usage)?;
+                        sorted_json(&m)
                     }
                     None => {
-                        let body_ts = koogallery_core::wire::time::format_compact_utc(
-                            now_ms.saturating_add(8 * 3_600_000),
-                            koogallery_core::wire::time::Precision::Millis17,
-                        );
-                        let mut m =
-                            samples::kit_body(name, &body_ts).ok_or_else(|| usage(format!("no sample for {name}")))?;
-                        samples::apply_fields(&mut m, &common.fields).map_err(usage)?;
-                        sorted_json(m)
+                        let body_ts = format_compact_utc(now_ms.saturating_add(8 * 3_600_000), Precision::Millis17);
+                        let mut m = samples::documented_kit(name, &body_ts)
+                            .ok_or_else(|| usage(format!("no sample for {name}")))?;
+                        apply_fields(&mut m, &common.fields).map_err(usage)?;
+                        sorted_json(&m)
                     }
                 };
                 let timestamp = common.timestamp.clone().unwrap_or_else(|| now_ms.to_string());
-                let nonce = common.nonce.clone().unwrap_or_else(signing::fresh_nonce);
+                let nonce = common.nonce.clone().unwrap_or_else(fresh_nonce);
                 let (base, query) = split_url(&common.url);
                 let suffix = format!("/produceAPI/v2/{name}");
                 let mut url = if base.ends_with(&suffix) { base.to_owned() } else { format!("{base}{suffix}") };
@@ -195,11 +198,9 @@ impl SignCommand {
                 }
                 let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
                 headers.extend(
-                    signing::kit_headers(&keys, body.as_bytes(), &timestamp, &nonce)
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v)),
+                    mp.kit_headers(body.as_bytes(), &timestamp, &nonce).into_iter().map(|(k, v)| (k.to_owned(), v)),
                 );
-                Ok(signing::curl_line("POST", &url, &headers, Some(&body)))
+                Ok(curl_line("POST", &url, &headers, Some(&body)))
             }
         }
     }
@@ -211,10 +212,60 @@ fn split_url(url: &str) -> (&str, &str) {
     url.split_once('?').unwrap_or((url, ""))
 }
 
+/// Applies `name=value` (string value; a number if the sample field is a number) or `name:=<json>` overrides.
+///
+/// # Errors
+/// The offending argument, if it has no `=` or its `:=` value is not JSON.
+fn apply_fields(body: &mut Map<String, Value>, fields: &[String]) -> Result<(), String> {
+    for f in fields {
+        if let Some((k, raw)) = f.split_once(":=") {
+            let v: Value = serde_json::from_str(raw).map_err(|e| format!("--field {f}: value is not JSON: {e}"))?;
+            body.insert(k.to_owned(), v);
+            continue;
+        }
+        let (k, v) = f.split_once('=').ok_or_else(|| format!("--field {f}: expected name=value or name:=json"))?;
+        let value = match body.get(k) {
+            Some(Value::Number(_)) => v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(v)),
+            _ => Value::from(v),
+        };
+        body.insert(k.to_owned(), value);
+    }
+    Ok(())
+}
+
+/// Quotes `s` for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A curl command line for the request.
+fn curl_line(method: &str, url: &str, headers: &[(String, String)], body: Option<&str>) -> String {
+    let mut line = format!("curl -sS -X {method} {}", shell_quote(url));
+    for (k, v) in headers {
+        line.push_str(&format!(" -H {}", shell_quote(&format!("{k}: {v}"))));
+    }
+    if let Some(b) = body {
+        line.push_str(&format!(" --data-raw {}", shell_quote(b)));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser;
+
+    #[test]
+    fn fields_keep_number_types_and_accept_json() {
+        let mut body = samples::documented_kit("tenantSync", "t").expect("sample");
+        apply_fields(&mut body, &["flag=0".into(), "name=x".into(), "extra:=[1,2]".into()]).expect("valid");
+        assert_eq!(body["flag"], Value::from(0));
+        assert_eq!(body["name"], Value::from("x"));
+        assert_eq!(body["extra"], serde_json::json!([1, 2]));
+        assert!(apply_fields(&mut body, &["novalue".into()]).is_err());
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
 
     fn render(args: &[&str]) -> String {
         let cli = Cli::try_parse_from(args).expect("parses");

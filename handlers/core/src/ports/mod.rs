@@ -24,8 +24,14 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        system_now_ms()
     }
+}
+
+/// The system wall clock in milliseconds since the Unix epoch (0 before 1970): the one place the project reads it
+/// outside a [`Clock`], for tools that stamp requests with the real time.
+pub fn system_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A clock that always answers the same instant; for tests and benchmarks.

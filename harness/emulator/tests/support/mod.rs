@@ -15,9 +15,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use koogallery_core::crypto::rsa_secret::decrypt_client_secret;
 use koogallery_core::http::{Inbound, Outbound};
-use koogallery_core::marketplace::{Marketplace, nonce_from};
+use koogallery_core::marketplace::{Marketplace, fresh_nonce};
 use koogallery_core::ports::MemoryStore;
-use koogallery_core::ports::{NoBackend, OsRandom, SystemClock};
+use koogallery_core::ports::{NoBackend, OsRandom, SystemClock, system_now_ms};
 use koogallery_core::produce::{Ctx, ProduceConfig, handle};
 use koogallery_core::signing::body_sign;
 use koogallery_core::signing::canonical_json::sorted_compact;
@@ -223,14 +223,13 @@ fn fresh_order_line(keys: &KeyRing, inbound: Inbound) -> Inbound {
         return inbound;
     }
     let Some(line) = body.get("orderLineId").and_then(Value::as_str).map(str::to_owned) else { return inbound };
-    let mut random = [0u8; 32];
-    getrandom::fill(&mut random).expect("randomness");
-    let suffix: String = nonce_from(random).chars().take(8).collect();
+    let nonce = fresh_nonce();
+    let suffix: String = nonce.chars().take(8).collect();
     body.insert("orderLineId".into(), Value::String(format!("{line}-{suffix}")));
     let bytes = sorted_compact(&Value::Object(body));
     let ts = inbound.query_params().into_iter().find(|(k, _)| k == "timestamp").map(|(_, v)| v);
     let ts: u64 = ts.and_then(|t| t.parse().ok()).unwrap_or_default();
-    Marketplace::new(keys.clone()).v2(&inbound.path, &bytes, ts, &nonce_from(random))
+    Marketplace::new(keys.clone()).v2(&inbound.path, &bytes, ts, &nonce)
 }
 
 /// A conforming kit endpoint: verify `x-sign`, validate, decrypt the application secret, answer signed.
@@ -241,20 +240,21 @@ fn kit(sync: KitSync, inbound: &Inbound) -> Outbound {
         timestamp: inbound.header("x-timestamp"),
         nonce: inbound.header("x-nonce"),
     };
-    let code = match KitVerifier::new(keys.clone(), TimestampWindow::default()).verify(auth, &inbound.body, now()) {
-        Err(e) if e.is_authentication_failure() => ResultCode::AuthFailed,
-        Err(_) => ResultCode::InvalidParameter,
-        Ok(_) => match parse_kit_request(sync, &inbound.body) {
+    let code =
+        match KitVerifier::new(keys.clone(), TimestampWindow::default()).verify(auth, &inbound.body, system_now_ms()) {
+            Err(e) if e.is_authentication_failure() => ResultCode::AuthFailed,
             Err(_) => ResultCode::InvalidParameter,
-            Ok(koogallery_core::wire::kit::KitRequest::ApplicationSync(app)) => {
-                match decrypt_client_secret(RSA_PRIVATE, &app.client_secret) {
-                    Ok(_) => ResultCode::Success,
-                    Err(_) => ResultCode::AppSecretInvalid,
+            Ok(_) => match parse_kit_request(sync, &inbound.body) {
+                Err(_) => ResultCode::InvalidParameter,
+                Ok(koogallery_core::wire::kit::KitRequest::ApplicationSync(app)) => {
+                    match decrypt_client_secret(RSA_PRIVATE, &app.client_secret) {
+                        Ok(_) => ResultCode::Success,
+                        Err(_) => ResultCode::AppSecretInvalid,
+                    }
                 }
-            }
-            Ok(_) => ResultCode::Success,
-        },
-    };
+                Ok(_) => ResultCode::Success,
+            },
+        };
     let body = to_ascii_json(&KitResponse::new(code));
     Outbound {
         status: 200,
@@ -264,11 +264,6 @@ fn kit(sync: KitSync, inbound: &Inbound) -> Outbound {
         ],
         body,
     }
-}
-
-fn now() -> u64 {
-    use koogallery_core::ports::Clock as _;
-    SystemClock.now_ms()
 }
 
 /// Emulator options for `server`: V1 on, kit syncs on (same server, kit key, RSA public key), quiet.
