@@ -32,6 +32,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use serde_with::SerializeAs;
+use serde_with::json::JsonString;
 
 /// A value whose shape fits none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,17 +188,16 @@ pub fn opt_object_or_string<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D
 /// Serde adaptor for the opposite direction: writes `Some(value)` as a string holding its compact JSON (the shape
 /// the marketplace uses for `license_code_info`), `None` as `null`. Mocks need it to answer like the marketplace.
 ///
+/// This is `serde_with`'s `Option<JsonString>`, kept under this name for `serialize_with`. The readers above stay
+/// hand-written: `serde_with` (`PickFirst`, `DisplayFromStr`, `NoneAsEmptyString`, `JsonString`, `DefaultOnNull`)
+/// cannot read numbers or booleans as text, integral floats or padded numeric strings as integers, `""` or `"null"`
+/// as absent, or skip `null` list elements, and `PickFirst<(_, JsonString)>` would accept an array for a struct.
+///
 /// # Errors
 ///
 /// The serializer's error when `value` cannot be serialised.
 pub fn ser_as_json_string<S: Serializer, T: Serialize>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        None => s.serialize_none(),
-        Some(v) => {
-            let text = serde_json::to_string(v).map_err(serde::ser::Error::custom)?;
-            s.serialize_str(&text)
-        }
-    }
+    <Option<JsonString> as SerializeAs<Option<T>>>::serialize_as(value, s)
 }
 
 /// Defines a string-valued wire enum that keeps unknown values: `as_str`, `parse` (ASCII case-insensitive, with

@@ -1,10 +1,14 @@
-//! The protocol's compact time formats, parsed and written without a time library.
+//! The protocol's compact time formats, read and written over the `time` crate's calendar.
 //!
 //! KooGallery uses four textual forms: `yyyyMMddHHmmss` and `yyyyMMddHHmmssSSS` in UTC (expiry times, V1
 //! `timeStamp`), the kit body's `timeStamp` in the same digits but **UTC+8** (§5.1), and the API Gateway's
 //! `yyyyMMdd'T'HHmmss'Z'` (`X-Sdk-Date`, usage records). All are converted to and from milliseconds since the Unix
 //! epoch, the unit the rest of the crate uses, with full range checks (month 1–12, day within the month including
-//! leap years, hour 0–23, minute and second 0–59). The date arithmetic is Howard Hinnant's days-from-civil algorithm.
+//! leap years, hour 0–23, minute and second 0–59). The calendar arithmetic and range checks are `time`'s
+//! (`Date::from_calendar_date`, `Time::from_hms_milli`, `OffsetDateTime`); the shape checks stay here because
+//! `time`'s format descriptions would report a bad hour before an impossible day of the month, accept a leading `+`
+//! and year 0, and cannot tell a non-digit from an out-of-range value, and its formatting is fallible and stops at
+//! year 9999 where these writers are total.
 //!
 //! 1. Parse expiry times with [`parse_compact_utc`] (14 or 17 digits).
 //! 2. Parse a kit body `timeStamp` with [`parse_kit_timestamp`]; never use it for security decisions.
@@ -23,7 +27,8 @@
 
 use std::fmt;
 
-const MS_PER_SECOND: u64 = 1_000;
+use time::{Date, Duration, Month, OffsetDateTime, Time};
+
 const MS_PER_DAY: u64 = 86_400_000;
 /// UTC+8 (Beijing time), the zone of the kit body's `timeStamp`.
 const UTC8_OFFSET_MS: u64 = 8 * 3_600_000;
@@ -88,34 +93,6 @@ pub fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-/// Days since 1970-01-01 of a valid proleptic Gregorian date (Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    // Count years from March so that the leap day is the last day of the "year".
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y.rem_euclid(400);
-    let m = i64::from(month);
-    let shifted_month = if m > 2 { m - 3 } else { m + 9 };
-    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (Hinnant's `civil_from_days`): `(year, month, day)`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // `month` is 1..=12 and `day` 1..=31 by construction.
-    (year, month as u32, day as u32)
-}
-
 /// Reads `len` ASCII digits at `at` as a number.
 fn digits(bytes: &[u8], at: usize, len: usize) -> Result<u32, TimeError> {
     let slice = bytes.get(at..at + len).ok_or(TimeError::Format)?;
@@ -124,7 +101,20 @@ fn digits(bytes: &[u8], at: usize, len: usize) -> Result<u32, TimeError> {
     })
 }
 
-/// Milliseconds since the epoch for checked calendar fields.
+/// A checked calendar date: `time` checks the month, then the day within the month (leap years included), and its
+/// error names the component.
+fn checked_date(year: u32, month: u32, day: u32) -> Result<Date, TimeError> {
+    // Year 0 is valid in `time` but not in the protocol's four-digit years.
+    if year == 0 {
+        return Err(TimeError::OutOfRange("year"));
+    }
+    let year = i32::try_from(year).map_err(|_| TimeError::OutOfRange("year"))?;
+    let month = u8::try_from(month).ok().and_then(|m| Month::try_from(m).ok()).ok_or(TimeError::OutOfRange("month"))?;
+    let day = u8::try_from(day).map_err(|_| TimeError::OutOfRange("day"))?;
+    Date::from_calendar_date(year, month, day).map_err(|e| TimeError::OutOfRange(e.name()))
+}
+
+/// Milliseconds since the epoch for calendar fields, checked in the order year, month, day, hour, minute, second.
 fn to_epoch_ms(
     year: u32,
     month: u32,
@@ -134,28 +124,15 @@ fn to_epoch_ms(
     second: u32,
     millis: u32,
 ) -> Result<u64, TimeError> {
-    if year == 0 {
-        return Err(TimeError::OutOfRange("year"));
-    }
-    if !(1..=12).contains(&month) {
-        return Err(TimeError::OutOfRange("month"));
-    }
-    if day == 0 || day > days_in_month(i64::from(year), month) {
-        return Err(TimeError::OutOfRange("day"));
-    }
-    if hour > 23 {
-        return Err(TimeError::OutOfRange("hour"));
-    }
-    if minute > 59 {
-        return Err(TimeError::OutOfRange("minute"));
-    }
-    if second > 59 {
-        return Err(TimeError::OutOfRange("second"));
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    let days = u64::try_from(days).map_err(|_| TimeError::BeforeEpoch)?;
-    let seconds = u64::from(hour) * 3_600 + u64::from(minute) * 60 + u64::from(second);
-    Ok(days * MS_PER_DAY + seconds * MS_PER_SECOND + u64::from(millis))
+    let date = checked_date(year, month, day)?;
+    // Every component comes from at most three digits, so the narrowing cannot fail.
+    let narrow = |v: u32, name| u8::try_from(v).map_err(|_| TimeError::OutOfRange(name));
+    let millis = u16::try_from(millis).map_err(|_| TimeError::OutOfRange("millisecond"))?;
+    let time =
+        Time::from_hms_milli(narrow(hour, "hour")?, narrow(minute, "minute")?, narrow(second, "second")?, millis)
+            .map_err(|e| TimeError::OutOfRange(e.name()))?;
+    let nanos = date.with_time(time).assume_utc().unix_timestamp_nanos();
+    u64::try_from(nanos / 1_000_000).map_err(|_| TimeError::BeforeEpoch)
 }
 
 /// Parses the digits of `yyyyMMddHHmmss` (14) or `yyyyMMddHHmmssSSS` (17) as a wall-clock time in UTC.
@@ -196,13 +173,19 @@ pub fn parse_kit_timestamp(s: &str) -> Result<u64, TimeError> {
     parse_compact_digits(s)?.checked_sub(UTC8_OFFSET_MS).ok_or(TimeError::BeforeEpoch)
 }
 
-/// The calendar fields of a millisecond timestamp, in UTC.
-fn fields(ms: u64) -> (i64, u32, u32, u64, u64, u64, u64) {
-    let days = (ms / MS_PER_DAY) as i64;
-    let rest = ms % MS_PER_DAY;
-    let (year, month, day) = civil_from_days(days);
-    let seconds = rest / MS_PER_SECOND;
-    (year, month, day, seconds / 3_600, (seconds / 60) % 60, seconds % 60, rest % MS_PER_SECOND)
+/// 400 Gregorian years (146 097 days), after which the calendar repeats.
+const MS_PER_400_YEARS: u64 = 146_097 * MS_PER_DAY;
+/// 9999-12-31T23:59:59.999Z, the last instant `time` represents without its `large-dates` feature.
+const LAST_MS: u64 = 253_402_300_799_999;
+
+/// The calendar fields of a millisecond timestamp, in UTC. Instants after year 9999 (never sent, but every `u64`
+/// has an answer) are moved back by whole 400-year cycles for `time` and the cycles added to the year.
+fn fields(ms: u64) -> (u64, u8, u8, u8, u8, u8, u16) {
+    let cycles = ms.saturating_sub(LAST_MS).div_ceil(MS_PER_400_YEARS);
+    let in_range = ms - cycles * MS_PER_400_YEARS;
+    let t = OffsetDateTime::UNIX_EPOCH.saturating_add(Duration::milliseconds(in_range.cast_signed()));
+    let year = u64::from(t.year().unsigned_abs()) + cycles * 400;
+    (year, u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second(), t.millisecond())
 }
 
 /// Writes milliseconds since the epoch as `yyyyMMddHHmmss` or `yyyyMMddHHmmssSSS` in UTC (the 14-digit form drops
@@ -261,17 +244,9 @@ pub fn parse_loose_date(s: &str) -> Result<CivilDate, TimeError> {
     let year = digits(y.as_bytes(), 0, 4)?;
     let month = digits(m.as_bytes(), 0, m.len())?;
     let day = digits(d.as_bytes(), 0, d.len())?;
-    if year == 0 {
-        return Err(TimeError::OutOfRange("year"));
-    }
-    if !(1..=12).contains(&month) {
-        return Err(TimeError::OutOfRange("month"));
-    }
-    if day == 0 || day > days_in_month(i64::from(year), month) {
-        return Err(TimeError::OutOfRange("day"));
-    }
-    // year ≤ 9999, month ≤ 12 and day ≤ 31 were checked above, so the narrowing is lossless.
-    Ok(CivilDate { year: year as u16, month: month as u8, day: day as u8 })
+    let date = checked_date(year, month, day)?;
+    // Four digits: the year is at most 9999, so the narrowing is lossless.
+    Ok(CivilDate { year: date.year().unsigned_abs() as u16, month: u8::from(date.month()), day: date.day() })
 }
 
 #[cfg(test)]
