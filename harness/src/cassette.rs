@@ -2,7 +2,7 @@
 //! documented in `harness/CASSETTES.md`.
 //!
 //! 1. [`load_dir`] reads and validates every `*.json` in a directory (all before running any).
-//! 2. [`run`] gives each cassette a fresh [`App`] (memory stores, a virtual clock), re-signs each step's request
+//! 2. [`run`] gives each cassette a fresh [`App`](crate::App) (memory stores, a virtual clock), re-signs each step's request
 //!    under that clock, sends it and checks the expectations. Steps of one cassette share the app, so state
 //!    carries over.
 //! 3. Each step yields a [`StepResult`]; a failed expectation is a finding, reported, never an error.

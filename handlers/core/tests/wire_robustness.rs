@@ -1,6 +1,7 @@
 //! Property tests over the wire parsers: arbitrary input never panics, length rules hold for any text, and the time
 //! formats round-trip.
 
+use koogallery_core::marketplace::samples;
 use koogallery_core::wire::agents::top_level_usage;
 use koogallery_core::wire::json_out::to_ascii_json;
 use koogallery_core::wire::kit::{KitSync, parse_kit_request};
@@ -48,20 +49,10 @@ const KEYS: &[&str] = &[
     "license",
     "usage",
 ];
-const ACTIVITIES: &[&str] = &[
-    "newInstance",
-    "queryInstance",
-    "refreshInstance",
-    "updateInstanceStatus",
-    "releaseInstance",
-    "upgradeInstance",
-    "changeInstanceCheck",
-    "orderNotify",
-    "tenantSync",
-    "authSync",
-    "allOrgSync",
-    "bogus",
-];
+/// Every activity and kit name the marketplace sends, and one it does not.
+fn activities() -> Vec<&'static str> {
+    samples::V2_ACTIVITIES.iter().chain(samples::KIT_NAMES).copied().chain(["bogus"]).collect()
+}
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -70,7 +61,7 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
         "\\PC{0,80}".prop_map(Value::String),
-        prop::sample::select(ACTIVITIES).prop_map(|s| json!(s)),
+        prop::sample::select(activities()).prop_map(|s| json!(s)),
         Just(json!("20221124023618256")),
         Just(json!("[{\"orgCode\":\"1\",\"orgName\":\"a\"}]")),
     ]

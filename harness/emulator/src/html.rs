@@ -16,7 +16,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}\
 .skip .s{color:#9a6700}tr.fail{background:#fff5f5}.req{color:#59636e}";
 
 /// Renders `report` as a complete HTML document.
-pub(crate) fn render(report: &Report) -> String {
+pub fn render(report: &Report) -> String {
     let mut out = String::with_capacity(4096 + report.rules.len() * 256);
     let verdict = if report.passed() { ("ok", "PASSED") } else { ("bad", "FAILED") };
     let _ = write!(

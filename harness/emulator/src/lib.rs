@@ -15,7 +15,7 @@
 //!    with `..Default::default()`.
 //! 2. Call [`run`] inside a tokio runtime. Progress goes to stderr, one line per rule.
 //! 3. Print [`Report::print_table`]; exit non-zero unless [`Report::passed`]. [`Report::to_json`] and
-//!    [`Report::to_html`] give the same report for CI artifacts (also written by `run` when `json_out` /
+//!    [`render_html`] give the same report for CI artifacts (also written by `run` when `json_out` /
 //!    `html_out` are set).
 //!
 //! What is checked: full lifecycles for period, one-time and on-demand orders (new, retries with fresh
@@ -60,6 +60,7 @@ mod security;
 mod session;
 
 pub use client::TIMEOUT;
+pub use html::render as render_html;
 pub use options::{DEFAULT_CONCURRENCY, DEFAULT_WINDOW_MS, EmulateOptions, OptionsError};
 pub use report::{Report, RuleResult, Status};
 pub use rules::{RULES, RuleDef};

@@ -99,11 +99,6 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_owned())
     }
 
-    /// The report as one HTML page with inline CSS and no external assets.
-    pub fn to_html(&self) -> String {
-        crate::html::render(self)
-    }
-
     /// `N passed, N failed, N skipped`.
     pub fn summary(&self) -> String {
         format!(

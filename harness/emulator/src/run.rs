@@ -45,7 +45,7 @@ pub async fn run(opts: EmulateOptions) -> anyhow::Result<Report> {
             .with_context(|| format!("cannot write the JSON report to {}", path.display()))?;
     }
     if let Some(path) = &opts.html_out {
-        std::fs::write(path, report.to_html())
+        std::fs::write(path, crate::html::render(&report))
             .with_context(|| format!("cannot write the HTML report to {}", path.display()))?;
     }
     Ok(report)

@@ -1,6 +1,6 @@
 //! Fuzz entry points for the credential encryption: AES decrypt and round trip.
 
-use super::*;
+use super::input::*;
 
 use crate::crypto::aes_cred::{AesBits, CredentialCipher, decrypt_contact};
 use crate::signing::keys::SecretKey;

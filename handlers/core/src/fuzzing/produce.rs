@@ -1,6 +1,6 @@
 //! Fuzz entry point for the whole production interface over an in-memory store.
 
-use super::*;
+use super::input::*;
 
 use serde_json::Value;
 

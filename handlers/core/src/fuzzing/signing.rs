@@ -1,6 +1,7 @@
 //! Fuzz entry points for the signature verifiers: each scheme fed fuzzed parameters and bodies signed here.
 
-use super::*;
+use super::input::*;
+use super::wire::{parse_kit, parse_v2};
 use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;

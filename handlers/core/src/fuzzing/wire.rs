@@ -1,6 +1,6 @@
 //! Fuzz entry points for the request parsers: parse → serialise → parse, and every signing candidate parsed alike.
 
-use super::*;
+use super::input::*;
 
 use serde_json::Value;
 

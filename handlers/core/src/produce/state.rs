@@ -3,8 +3,8 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::Ctx;
 use super::config::{ProduceConfig, fill_template};
+use super::ctx::Ctx;
 use crate::lifecycle::{self, Event, InstanceRecord, Outcome, Provisioning, StoredAppInfo};
 use crate::ports::{Backend, Clock, Random};
 use crate::ports::{Store, StoreError};

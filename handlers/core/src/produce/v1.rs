@@ -1,7 +1,9 @@
 //! Legacy V1 activities: GET with query parameters, `authToken`, encrypted credentials, `Body-Sign` on every answer.
 
+use super::config::ProduceConfig;
+use super::ctx::Ctx;
+use super::reply::{DispatchResult, Reply, lifecycle_reply};
 use super::state::{self, apply_event, load};
-use super::{Ctx, DispatchResult, ProduceConfig, Reply, lifecycle_reply};
 use crate::crypto::aes_cred::{CredentialCipher, decrypt_contact, iv_from_random};
 use crate::http::{Inbound, single_param};
 use crate::identity;

@@ -1,7 +1,9 @@
 //! V2 activities: POST JSON, query-string signature (`signature`, `timestamp`, `nonce`).
 
+use super::config::ProduceConfig;
+use super::ctx::Ctx;
+use super::reply::{DispatchResult, Reply, lifecycle_reply};
 use super::state::{self, apply_event, load, nonce_key};
-use super::{Ctx, DispatchResult, ProduceConfig, Reply, lifecycle_reply};
 use crate::crypto::aes_cred::{CredentialCipher, iv_from_random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
