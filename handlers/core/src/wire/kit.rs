@@ -7,7 +7,7 @@
 //! credential. [`parse_kit_request`] accepts every one of these and names the first invalid field otherwise.
 //!
 //! 1. Route on the path suffix with [`KitSync::from_path`].
-//! 2. Verify `x-sign` (`sign_kit`).
+//! 2. Verify `x-sign` (`signing::kit`).
 //! 3. `parse_kit_request(sync, body)`; answer `000002` with the error text on `Err`.
 //! 4. Apply the sync idempotently and answer with [`KitResponse`].
 //!

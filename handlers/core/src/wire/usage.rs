@@ -7,7 +7,7 @@
 //!
 //! 1. Build [`UsageRecord`]s with a stable `metering_sn` (the marketplace deduplicates on it; keep it across retries).
 //! 2. Split them with [`batches`], validate each batch with [`UsagePushRequest::validate`] and the current time.
-//! 3. Serialise and sign (`sign_usage`), send, read the answer as [`UsagePushResponse`]; retry only when
+//! 3. Serialise and sign (`signing::usage`), send, read the answer as [`UsagePushResponse`]; retry only when
 //!    [`should_retry`] says so.
 //!
 //! ```

@@ -5,7 +5,7 @@
 //! [`parse_v1_request`], which validates them against the tables and returns a typed request. Contact data
 //! (`mobilePhone`, `email`) stays encrypted here — decryption happens in `aes_cred`, which tolerates failures.
 //!
-//! 1. Verify `authToken` (`auth_token_v1`).
+//! 1. Verify `authToken` (`signing::v1`).
 //! 2. `parse_v1_request(&params)`; answer `000002` with the error text on `Err`.
 //! 3. Match on [`V1Request`]; an unknown activity (for example the undocumented resource-status change, §3.8) comes
 //!    out as [`V1Request::Unknown`] so that it can be logged with its parameters and answered `000002`.

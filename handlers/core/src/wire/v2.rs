@@ -5,7 +5,7 @@
 //! `testFlag` as `"0"`/`"1"` or a number — and returns one typed request, or a [`FieldError`] naming the first
 //! field at fault, which the handler answers with `000002`. Call it only after the signature has been verified.
 //!
-//! 1. Verify the signature (`sign_v2`).
+//! 1. Verify the signature (`signing::v2`).
 //! 2. `parse_v2_request(body)`; on `Err(e)` answer `000002` with `e.to_string()` as `resultMsg`.
 //! 3. Match on [`V2Request`]; kit activities that reach the production URL come out as [`V2Request::Kit`].
 //! 4. Answer with one of the response structs, serialised by [`crate::wire::json_out::to_ascii_json`].
