@@ -1,7 +1,7 @@
 //! [`AppBuilder`]: what a test or a command controls, validated before anything is compiled.
 
+use super::application::{App, AppInner};
 use super::engine::{LoadedComponent, compile, shared_engine};
-use super::{App, AppInner};
 use crate::clock::VirtualClock;
 use crate::host::{self, ComponentContext, HostState};
 use crate::kv::{KvError, KvStore, MemoryKv, StoreOpenError, open_stores};
@@ -265,7 +265,8 @@ impl AppBuilder {
         }
         let stores = Arc::new(stores);
 
-        let engine = shared_engine(self.max_concurrency, self.compile_cache)?;
+        let engine = shared_engine(self.max_concurrency, self.compile_cache)
+            .map_err(|e| BuildError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<HostState>::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
 
@@ -345,5 +346,12 @@ impl AppBuilder {
 impl From<StoreOpenError> for BuildError {
     fn from(e: StoreOpenError) -> Self {
         Self::Store { label: e.label, source: e.source }
+    }
+}
+
+impl App {
+    /// Shorthand for [`AppBuilder::from_manifest`].
+    pub fn builder(manifest: impl Into<PathBuf>) -> AppBuilder {
+        AppBuilder::from_manifest(manifest)
     }
 }

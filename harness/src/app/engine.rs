@@ -1,7 +1,6 @@
 //! The wasmtime engine and the per-process component cache: one engine per pool size, each component file compiled
 //! once per process, so building many apps (one per test or cassette) costs one compilation.
 
-use super::BuildError;
 use crate::host::{ComponentContext, HostState};
 use crate::outbound::AllowedHosts;
 use std::collections::HashMap;
@@ -16,7 +15,7 @@ pub(super) type EngineKey = (u32, bool);
 
 /// The process's engine for `key`, created on first use. Sharing engines lets every [`App`] in a process (each
 /// test, each cassette) reuse compiled components.
-pub(super) fn shared_engine(concurrency: u32, cache: bool) -> Result<Engine, BuildError> {
+pub(super) fn shared_engine(concurrency: u32, cache: bool) -> wasmtime::Result<Engine> {
     static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Engine>>> = OnceLock::new();
     let mut engines = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(e) = engines.get(&(concurrency, cache)) {
@@ -46,7 +45,7 @@ pub(super) fn compile(engine: &Engine, key: EngineKey, path: &Path) -> wasmtime:
 }
 
 /// A new engine: pooling allocator sized for `concurrency` simultaneous instances.
-fn new_engine(concurrency: u32, cache: bool) -> Result<Engine, BuildError> {
+fn new_engine(concurrency: u32, cache: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model_async(true);
     let mut pool = PoolingAllocationConfig::default();
@@ -65,7 +64,7 @@ fn new_engine(concurrency: u32, cache: bool) -> Result<Engine, BuildError> {
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "compile cache unavailable"),
         }
     }
-    Engine::new(&config).map_err(|e| BuildError::Engine(format!("{e:#}")))
+    Engine::new(&config)
 }
 
 /// A routed component, pre-instantiated, with what each of its instances is given.

@@ -1,7 +1,7 @@
 //! Request execution: Spin's routing and `spin-*` headers, then one fresh instance per request.
 
+use super::application::{App, Served};
 use super::engine::LoadedComponent;
-use super::{App, Served};
 use crate::host::HostState;
 use crate::outbound::OutboundHooks;
 use anyhow::Context as _;

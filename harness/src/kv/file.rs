@@ -1,6 +1,6 @@
 //! The embedded file backend (`type = "spin"`), on redb: state that survives restarts of `harness up`.
 
-use super::{KvBackend, KvError};
+use super::backend::{KvBackend, KvError};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};

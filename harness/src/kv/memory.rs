@@ -1,6 +1,6 @@
 //! The in-memory backend: what tests seed, inspect, and break on purpose.
 
-use super::{KvBackend, KvError, KvOp};
+use super::backend::{KvBackend, KvError, KvOp};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,6 +1,9 @@
 //! Opening the stores an app uses: explicit builder stores, then `runtime-config.toml`, then the `default` fallback.
 
-use super::{FileKv, KvBackend, KvError, MemoryKv, RedisKv};
+use super::backend::{KvBackend, KvError};
+use super::file::FileKv;
+use super::memory::MemoryKv;
+use super::redis::RedisKv;
 use crate::runtime_config::{KvStoreConfig, RuntimeConfig};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The Redis backend (`type = "redis"`): state shared between harness or Spin nodes.
 
-use super::{KvBackend, KvError};
+use super::backend::{KvBackend, KvError};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use std::time::Duration;

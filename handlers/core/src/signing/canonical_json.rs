@@ -33,7 +33,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
-use crate::signing::error::AuthError;
+use crate::signing::error::{AuthError, ct_eq, decode_hex_tag};
+use crate::signing::keys::{KeyRing, SecretKey};
 
 /// The protocol's §4.1 candidate payloads for `raw`, in order, with duplicates removed:
 /// 1. the raw bytes; 2. top-level `null`s dropped and top-level keys sorted, nested objects in received order;
@@ -221,6 +222,29 @@ fn java_double(f: f64) -> String {
         let rest = if rest.is_empty() { "0" } else { rest };
         format!("{sign}{first}.{rest}E{exp}")
     }
+}
+
+/// Whether the hex tag `received` equals `tag(key, payload)` for some key of `keys` and some signing candidate
+/// `payload` of `body` (the V2 and kit schemes). Every pair is computed and compared in constant time, so the timing
+/// does not tell which key or candidate matched, or how close a forgery came.
+///
+/// # Errors
+/// [`AuthError::NotJsonObject`] when `body` is not a JSON object (checked before the tag is read).
+pub(crate) fn matches_any_candidate(
+    keys: &KeyRing,
+    body: &[u8],
+    received: &str,
+    tag: impl Fn(&SecretKey, &[u8]) -> [u8; 32],
+) -> Result<bool, AuthError> {
+    let candidates = signing_candidates(body)?;
+    let Some(received) = decode_hex_tag(received) else { return Ok(false) };
+    let mut matched = false;
+    for key in keys.iter() {
+        for payload in &candidates {
+            matched |= ct_eq(&tag(key, payload), &received);
+        }
+    }
+    Ok(matched)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //!
 //! # How to use
 //!
-//! 1. Call a verifier ([`crate::signing::v2::V2Verifier::verify`], [`crate::signing::kit::KitVerifier::verify`],
-//!    [`crate::signing::v1::V1AuthToken::verify`], …).
+//! 1. Call a verifier of one of the schemes in [`crate::signing`] (`V2Verifier::verify`, `KitVerifier::verify`,
+//!    `V1AuthToken::verify`, …).
 //! 2. On `Err(e)`, answer `000001` when [`AuthError::is_authentication_failure`] is true, otherwise `000002`
 //!    naming [`AuthError::field`] in the message.
 //!

@@ -27,7 +27,7 @@
 //! ```
 
 use crate::signing::canonical_json;
-use crate::signing::error::{AuthError, ct_eq, decode_hex_tag, hmac_sha256};
+use crate::signing::error::{AuthError, hmac_sha256};
 use crate::signing::keys::{KeyRing, SecretKey};
 use crate::signing::window::TimestampWindow;
 
@@ -97,14 +97,9 @@ impl KitVerifier {
         })?;
         let nonce = auth.nonce.filter(|n| !n.is_empty()).ok_or(AuthError::MissingHeader("x-nonce"))?;
         let sign = auth.sign.filter(|s| !s.is_empty()).ok_or(AuthError::MissingHeader("x-sign"))?;
-        let candidates = canonical_json::signing_candidates(body)?;
-        let received = decode_hex_tag(sign).ok_or(AuthError::BadSignature)?;
-        let mut matched = false;
-        for key in self.keys.iter() {
-            for payload in &candidates {
-                matched |= ct_eq(&kit_tag(key, payload, timestamp, nonce), &received);
-            }
-        }
+        let matched = canonical_json::matches_any_candidate(&self.keys, body, sign, |key, payload| {
+            kit_tag(key, payload, timestamp, nonce)
+        })?;
         if matched { Ok(KitVerified { timestamp_ms, nonce: nonce.to_owned() }) } else { Err(AuthError::BadSignature) }
     }
 }

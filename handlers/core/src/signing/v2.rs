@@ -35,7 +35,7 @@
 //! ```
 
 use crate::signing::canonical_json;
-use crate::signing::error::{AuthError, ct_eq, decode_hex_tag, hmac_sha256};
+use crate::signing::error::{AuthError, hmac_sha256};
 use crate::signing::keys::{KeyRing, SecretKey};
 use crate::signing::window::TimestampWindow;
 
@@ -110,14 +110,9 @@ impl V2Verifier {
         let timestamp_ms = self.window.check(timestamp, now_ms)?;
         let nonce = auth.nonce.filter(|n| !n.is_empty()).ok_or(AuthError::MissingNonce)?;
         let signature = auth.signature.filter(|s| !s.is_empty()).ok_or(AuthError::MissingSignature)?;
-        let candidates = canonical_json::signing_candidates(body)?;
-        let received = decode_hex_tag(signature).ok_or(AuthError::BadSignature)?;
-        let mut matched = false;
-        for key in self.keys.iter() {
-            for payload in &candidates {
-                matched |= ct_eq(&signature_tag(key, payload, timestamp, nonce), &received);
-            }
-        }
+        let matched = canonical_json::matches_any_candidate(&self.keys, body, signature, |key, payload| {
+            signature_tag(key, payload, timestamp, nonce)
+        })?;
         if matched { Ok(V2Verified { timestamp_ms, nonce: nonce.to_owned() }) } else { Err(AuthError::BadSignature) }
     }
 }

@@ -6,7 +6,7 @@
 //! every reader here accepts all documented shapes and treats `null` as absent.
 //!
 //! 1. For hand-written parsers, call the value-level functions ([`string_or_number`], [`integer`],
-//!    [`object_or_string`], [`array_or_string`]) — [`crate::wire::validate::Fields`] does this for you.
+//!    [`object_or_string`], [`array_or_string`]) — `validate::Fields` does this for you.
 //! 2. For serde-derived types, use the adaptors with `#[serde(default, deserialize_with = "...")]` (`default` makes
 //!    an absent field read as `None` / empty).
 //!

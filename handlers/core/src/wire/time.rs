@@ -351,4 +351,18 @@ mod tests {
         assert_eq!(parse_loose_date("22-1-1"), Err(TimeError::Format));
         assert_eq!(parse_loose_date("2022-1-1-1"), Err(TimeError::Format));
     }
+
+    #[test]
+    fn sdk_dates_round_trip_and_impossible_dates_are_refused() {
+        assert_eq!(parse_sdk_date("19700101T000000Z"), Ok(0));
+        assert_eq!(parse_sdk_date("20240317T144237Z"), Ok(1_710_686_557_000));
+        assert_eq!(format_sdk_date(1_710_686_557_999), "20240317T144237Z");
+        assert_eq!(format_sdk_date(951_782_400_000), "20000229T000000Z");
+        for bad in ["20240230T000000Z", "20241317T000000Z", "20240317T246000Z", "20240317 144237Z", "2024031T144237Z"] {
+            assert!(parse_sdk_date(bad).is_err(), "{bad}");
+        }
+        for ms in [0u64, 86_399_000, 1_709_690_865_000, 4_102_444_800_000] {
+            assert_eq!(parse_sdk_date(&format_sdk_date(ms)), Ok(ms));
+        }
+    }
 }
