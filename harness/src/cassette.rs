@@ -4,8 +4,10 @@
 //! 1. [`load_dir`] reads and validates every `*.json` in a directory (all before running any).
 //! 2. [`run`] gives each cassette a fresh [`App`](crate::App) (memory stores, a virtual clock), re-signs each step's request
 //!    under that clock, sends it and checks the expectations. Steps of one cassette share the app, so state
-//!    carries over.
-//! 3. Each step yields a [`StepResult`]; a failed expectation is a finding, reported, never an error.
+//!    carries over. [`run_on`] does the same against any [`Target`], such as a `spin up` or `harness up` process
+//!    whose clock the caller pins.
+//! 3. Each step yields a [`StepResult`] with the response; a failed expectation is a finding, reported, never an
+//!    error.
 
 use crate::app::AppBuilder;
 use crate::clock::VirtualClock;
@@ -276,6 +278,42 @@ pub struct StepResult {
     pub passed: bool,
     /// The status and latency, or what failed.
     pub detail: String,
+    /// The response, when there was one (for comparing runners).
+    pub response: Option<http::Response<Bytes>>,
+}
+
+/// Where a cassette's requests go, and how its clock is set.
+#[async_trait::async_trait]
+pub trait Target: Send {
+    /// Makes the application see `ms` (since the epoch) as its wall clock from now until the next call.
+    ///
+    /// # Errors
+    /// The clock could not be set (the step then fails).
+    async fn set_clock_ms(&mut self, ms: u64) -> anyhow::Result<()>;
+
+    /// Sends one request (a path-only URI) and returns the complete response.
+    ///
+    /// # Errors
+    /// No answer at all: refused connection, trap, timeout.
+    async fn send(&mut self, request: http::Request<Bytes>) -> anyhow::Result<http::Response<Bytes>>;
+}
+
+/// The in-process target: an [`App`](crate::App) whose guests see a [`VirtualClock`].
+struct InProcess {
+    app: crate::App,
+    clock: VirtualClock,
+}
+
+#[async_trait::async_trait]
+impl Target for InProcess {
+    async fn set_clock_ms(&mut self, ms: u64) -> anyhow::Result<()> {
+        self.clock.set_ms(ms);
+        Ok(())
+    }
+
+    async fn send(&mut self, request: http::Request<Bytes>) -> anyhow::Result<http::Response<Bytes>> {
+        self.app.send(request).await
+    }
 }
 
 /// Replaces `${step.field}` with that earlier step's top-level JSON response field.
@@ -458,41 +496,60 @@ pub async fn run(cassette: &Cassette, manifest: &Path, flags: &[String]) -> anyh
         builder = builder.kv_label(label, store);
     }
     let app = builder.build().await.with_context(|| format!("cassette {title}: cannot build the app"))?;
+    Ok(run_on(cassette, &mut InProcess { app, clock }).await)
+}
 
+/// Runs one cassette's steps against `target`, which must already hold the cassette's variables and stores
+/// (`kv` seeding is the caller's job). The clock starts at the cassette's `clock_ms` (default: now) and is set
+/// before every step, so each request is re-signed at exactly the time the target sees.
+pub async fn run_on(cassette: &Cassette, target: &mut dyn Target) -> Vec<StepResult> {
+    let title = cassette.title();
+    let mut now_ms = cassette.clock_ms.unwrap_or_else(system_now_ms);
     let mut responses: BTreeMap<String, Value> = BTreeMap::new();
     let mut results = Vec::new();
     for step in &cassette.steps {
         if let Some(t) = step.clock_ms {
-            clock.set_ms(t);
+            now_ms = t;
         }
-        clock.advance_ms(step.advance_ms);
+        now_ms = now_ms.saturating_add(step.advance_ms);
         let auth = step.auth.as_ref().or(cassette.auth.as_ref());
-        let result = |passed, detail| StepResult { cassette: title.clone(), step: step.name.clone(), passed, detail };
-        let request = match build_request(step, auth, clock.now_ms(), &responses) {
+        let result = |passed, detail, response| StepResult {
+            cassette: title.clone(),
+            step: step.name.clone(),
+            passed,
+            detail,
+            response,
+        };
+        if let Err(e) = target.set_clock_ms(now_ms).await {
+            results.push(result(false, format!("cannot set the clock: {e:#}"), None));
+            continue;
+        }
+        let request = match build_request(step, auth, now_ms, &responses) {
             Ok(r) => r,
             Err(e) => {
-                results.push(result(false, e));
+                results.push(result(false, e, None));
                 continue;
             }
         };
         let started = Instant::now();
-        match app.send(request).await {
+        match target.send(request).await {
             Ok(response) => {
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 let failures = check(step, auth, &response, &responses);
                 if let Ok(v) = serde_json::from_slice::<Value>(response.body()) {
                     responses.insert(step.name.clone(), v);
                 }
-                if failures.is_empty() {
-                    results.push(result(true, format!("{} in {ms:.1} ms", response.status().as_u16())));
+                let detail = if failures.is_empty() {
+                    format!("{} in {ms:.1} ms", response.status().as_u16())
                 } else {
-                    results.push(result(false, failures.join("; ")));
-                }
+                    failures.join("; ")
+                };
+                results.push(result(failures.is_empty(), detail, Some(response)));
             }
-            Err(e) => results.push(result(false, format!("no answer: {e:#}"))),
+            Err(e) => results.push(result(false, format!("no answer: {e:#}"), None)),
         }
     }
-    Ok(results)
+    results
 }
 
 /// The results as an aligned text table with a summary line.

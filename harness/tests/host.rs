@@ -114,6 +114,36 @@ async fn file_store_survives_an_app_rebuild() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn state_dir_moves_the_default_store_file() {
+    let dir = common::temp_dir("state-dir");
+    let app = AppBuilder::from_manifest(common::manifest())
+        .variable("api_key", "k")
+        .env_vars(Vec::<(String, String)>::new())
+        .default_store_file(true)
+        .state_dir(dir.join("state"))
+        .build()
+        .await
+        .expect("app");
+    assert_eq!(call(&app, "POST", "/probe/kv/set?key=k", "v").await.0, 200);
+    drop(app);
+    assert!(dir.join("state").join(harness::kv::STORE_FILE_NAME).is_file(), "the store lives in the state dir");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Spin answers its well-known endpoints before routing, for any method (checked against `spin up` 4.1).
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_well_known_endpoints_answer_before_routing() {
+    let app = common::app().await;
+    for method in ["GET", "POST"] {
+        assert_eq!(call(&app, method, "/.well-known/spin/health", "").await, (200, "OK".into()));
+    }
+    let (status, info) = get(&app, "/.well-known/spin/info").await;
+    assert_eq!(status, 200);
+    assert_eq!(info, "{\n  \"name\": \"probe-app\",\n  \"version\": \"0.1.0\"\n}");
+    assert_eq!(get(&app, "/.well-known/spin/other").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn up_default_store_is_a_file_under_the_manifest_dir() {
     let dir = common::temp_dir("default-store");
     let manifest = std::fs::read_to_string(common::manifest()).expect("manifest");

@@ -9,6 +9,10 @@
 //!
 //! Invariant: every request gets a complete answer. Configuration errors and store failures become a JSON error
 //! answer (logged by kind, never with values); nothing here panics or traps on input.
+//!
+//! Framing: every response and every outbound request carries an explicit `content-length`. Without it Spin sends
+//! both chunked (the harness buffered and did not), so a backend or proxy that refuses chunked bodies would work
+//! locally and fail in production; with it both runners put the same bytes on the wire (ARCHITECTURE.md).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -114,7 +118,7 @@ pub async fn inbound(req: Request) -> Result<Inbound, StatusCode> {
     })
 }
 
-/// Turns an [`Outbound`] into a spin-sdk response with exactly its bytes.
+/// Turns an [`Outbound`] into a spin-sdk response with exactly its bytes and their `content-length`.
 pub fn response(out: Outbound) -> SpinResponse {
     let mut headers = HeaderMap::new();
     for (k, v) in &out.headers {
@@ -123,7 +127,14 @@ pub fn response(out: Outbound) -> SpinResponse {
         }
     }
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, headers, Full::new(Bytes::from(out.body)))
+    sized(status, headers, Bytes::from(out.body))
+}
+
+/// A response whose `content-length` states the body's size (replacing any the handler set), so no runner frames
+/// it as chunked.
+fn sized(status: StatusCode, mut headers: HeaderMap, body: Bytes) -> SpinResponse {
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    (status, headers, Full::new(body))
 }
 
 /// A JSON error for faults that happen before a handler can sign (no key available, unreadable body).
@@ -131,7 +142,7 @@ fn plain_error(status: StatusCode, message: &str) -> SpinResponse {
     let body = serde_like_json(message);
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
-    (status, headers, Full::new(Bytes::from(body)))
+    sized(status, headers, Bytes::from(body))
 }
 
 fn serde_like_json(message: &str) -> String {
@@ -202,9 +213,11 @@ pub struct SpinBackend {
 impl Backend for SpinBackend {
     async fn post(&self, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<OutboundReply, OutboundError> {
         let mut builder = http::Request::post(url);
-        for (k, v) in headers {
+        for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")) {
             builder = builder.header(k.as_str(), v.as_str());
         }
+        // Explicit length: Spin would otherwise send the body chunked, which some backends refuse.
+        builder = builder.header(http::header::CONTENT_LENGTH, body.len());
         let request = builder
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|_| OutboundError::Transport("invalid request".into()))?;

@@ -4,7 +4,7 @@ use super::application::{App, AppInner};
 use super::engine::{LoadedComponent, compile, shared_engine};
 use crate::clock::VirtualClock;
 use crate::host::{self, ComponentContext, HostState};
-use crate::kv::{KvError, KvStore, MemoryKv, StoreOpenError, open_stores};
+use crate::kv::{DEFAULT_STATE_DIR, KvError, KvStore, MemoryKv, STORE_FILE_NAME, StoreOpenError, open_stores};
 use crate::manifest::{Manifest, ManifestError};
 use crate::outbound::{AllowedHosts, OutboundHandler, OutboundRecorder};
 use crate::routing::Router;
@@ -86,6 +86,7 @@ pub struct AppBuilder {
     stores: BTreeMap<String, KvStore>,
     runtime_config: Option<PathBuf>,
     default_store_file: bool,
+    state_dir: Option<PathBuf>,
     clock: Option<VirtualClock>,
     outbound: Option<Arc<dyn OutboundHandler>>,
     recorder: OutboundRecorder,
@@ -108,6 +109,7 @@ impl AppBuilder {
             stores: BTreeMap::new(),
             runtime_config: None,
             default_store_file: false,
+            state_dir: None,
             clock: None,
             outbound: None,
             recorder: OutboundRecorder::new(),
@@ -167,10 +169,17 @@ impl AppBuilder {
         self
     }
 
-    /// Backs an otherwise unconfigured `default` store with the file `<manifest dir>/.spin/key_value.redb`
-    /// instead of memory (what `harness up` does, so state survives restarts).
+    /// Backs an otherwise unconfigured `default` store with the file `<state dir>/key_value.redb` instead of
+    /// memory (what `harness up` does, so state survives restarts).
     pub fn default_store_file(mut self, yes: bool) -> Self {
         self.default_store_file = yes;
+        self
+    }
+
+    /// The application state directory (`spin up --state-dir`); default `<manifest dir>/.spin`. Only the file
+    /// store of [`AppBuilder::default_store_file`] lives there.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
         self
     }
 
@@ -251,7 +260,10 @@ impl AppBuilder {
             Some(p) => RuntimeConfig::from_file(p)?,
             None => RuntimeConfig::default(),
         };
-        let opened = open_stores(&manifest.dir, &runtime_config, self.stores, self.default_store_file)?;
+        let default_file = self.default_store_file.then(|| {
+            self.state_dir.clone().unwrap_or_else(|| manifest.dir.join(DEFAULT_STATE_DIR)).join(STORE_FILE_NAME)
+        });
+        let opened = open_stores(&runtime_config, self.stores, default_file.as_deref())?;
         let (stores, memory, store_descriptions) = (opened.backends, opened.memory, opened.descriptions);
         for c in manifest.components.values() {
             for label in &c.key_value_stores {

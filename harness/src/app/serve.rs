@@ -32,6 +32,9 @@ impl App {
     /// As [`App::send`].
     pub async fn serve(&self, mut request: http::Request<Bytes>, client: SocketAddr) -> anyhow::Result<Served> {
         let path = request.uri().path().to_owned();
+        if let Some(response) = self.well_known(&path) {
+            return Ok(Served { response: response?, component: None, route: None });
+        }
         let Some(matched) = self.inner.router.route(&path) else {
             let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(Bytes::new())?;
             return Ok(Served { response, component: None, route: None });
@@ -72,6 +75,25 @@ impl App {
             })?
             .with_context(|| format!("component `{component_id}`"))?;
         Ok(Served { response, component: Some(component_id), route: Some(route) })
+    }
+
+    /// Spin's own endpoints, answered before routing for any method: `/.well-known/spin/health` (`OK`) and
+    /// `/.well-known/spin/info` (the application's name and version, pretty JSON), with an explicit length.
+    fn well_known(&self, path: &str) -> Option<anyhow::Result<http::Response<Bytes>>> {
+        let (content_type, body) = match path {
+            "/.well-known/spin/health" => (None, Bytes::from_static(b"OK")),
+            "/.well-known/spin/info" => {
+                let m = &self.inner.manifest;
+                let info = serde_json::json!({ "name": m.name, "version": m.version.as_deref().unwrap_or_default() });
+                (Some("application/json"), Bytes::from(serde_json::to_string_pretty(&info).unwrap_or_default()))
+            }
+            _ => return None,
+        };
+        let mut response = http::Response::builder().header(http::header::CONTENT_LENGTH, body.len());
+        if let Some(t) = content_type {
+            response = response.header(http::header::CONTENT_TYPE, t);
+        }
+        Some(response.body(body).map_err(anyhow::Error::from))
     }
 
     /// One fresh `Store` and instance: run the handler and collect the whole response body.

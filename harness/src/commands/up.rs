@@ -12,7 +12,8 @@ use std::time::Instant;
 /// Serve the application over HTTP, like `spin up`.
 ///
 /// Variables come from `--variable name=value`, then `SPIN_VARIABLE_<NAME>`, then the manifest defaults. Without a
-/// runtime config the `default` key-value store is the file `<manifest dir>/.spin/key_value.redb`.
+/// runtime config the `default` key-value store is the file `<state dir>/key_value.redb`, the state directory being
+/// `--state-dir` or `<manifest dir>/.spin` (as `spin up`, whose default store is `sqlite_key_value.db` there).
 #[derive(Debug, Args)]
 pub struct UpCommand {
     /// The address to listen on.
@@ -24,6 +25,9 @@ pub struct UpCommand {
     /// A runtime config file with `[key_value_store.<label>]` sections.
     #[arg(long = "runtime-config-file")]
     pub runtime_config_file: Option<PathBuf>,
+    /// The application state directory (default: `.spin/` next to the manifest), as `spin up --state-dir`.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Set an application variable (repeatable).
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
@@ -52,6 +56,9 @@ impl UpCommand {
                 .guest_stdio(true)
                 .max_concurrency(self.max_concurrency)
                 .compile_cache(!self.no_cache);
+            if let Some(dir) = &self.state_dir {
+                builder = builder.state_dir(dir);
+            }
             if let Some(rc) = &self.runtime_config_file {
                 builder = builder.runtime_config_file(rc);
             }

@@ -9,8 +9,8 @@
 //! | `redis` | [`RedisKv`] at `url` | shares state between nodes |
 //! | `memory` | [`MemoryKv`] | the harness's own, for tests: inspectable, failure injection |
 //!
-//! Without a runtime config, `harness up` backs the `default` label with a file store under `<manifest dir>/.spin/`
-//! so state survives restarts.
+//! Without a runtime config, `harness up` backs the `default` label with a file store in its state directory
+//! (`--state-dir`, default `<manifest dir>/.spin/`), so state survives restarts.
 //!
 //! Backend errors reach the guest as `error::other(<message>)`; the label checks (`access-denied`,
 //! `no-such-store`) happen before a backend is involved.
@@ -24,5 +24,8 @@ mod redis;
 pub use backend::{KvBackend, KvError, KvOp};
 pub use file::FileKv;
 pub use memory::{KvCall, MemoryKv, OpMatch};
-pub use open::{DEFAULT_STORE_FILE, KvStore, OpenedStores, StoreOpenError, describe, open, open_stores};
+pub use open::{
+    DEFAULT_STATE_DIR, DEFAULT_STORE_FILE, KvStore, OpenedStores, STORE_FILE_NAME, StoreOpenError, describe, open,
+    open_stores,
+};
 pub use redis::RedisKv;

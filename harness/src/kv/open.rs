@@ -9,6 +9,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The state directory `up` uses without `--state-dir`, relative to the manifest directory (as `spin up`).
+pub const DEFAULT_STATE_DIR: &str = ".spin";
+
+/// The `default` store's file name inside the state directory.
+pub const STORE_FILE_NAME: &str = "key_value.redb";
+
 /// Where the `up` default store lives, relative to the manifest directory.
 pub const DEFAULT_STORE_FILE: &str = ".spin/key_value.redb";
 
@@ -92,15 +98,14 @@ pub struct OpenedStores {
 }
 
 /// Opens every configured store: `explicit` builder stores, then `runtime_config`, then the `default` fallback (a
-/// file under `manifest_dir` when `default_file`, else memory).
+/// file `default_file` when given, else memory).
 ///
 /// # Errors
 /// The first label whose backend cannot be opened.
 pub fn open_stores(
-    manifest_dir: &Path,
     runtime_config: &RuntimeConfig,
     explicit: BTreeMap<String, KvStore>,
-    default_file: bool,
+    default_file: Option<&Path>,
 ) -> Result<OpenedStores, StoreOpenError> {
     let mut stores: BTreeMap<String, Arc<dyn KvBackend>> = BTreeMap::new();
     let mut memory = BTreeMap::new();
@@ -127,12 +132,11 @@ pub fn open_stores(
         stores.insert(label.clone(), backend);
     }
     if !stores.contains_key("default") {
-        let config = if default_file {
-            KvStoreConfig::Spin { path: Some(manifest_dir.join(DEFAULT_STORE_FILE)) }
-        } else {
-            KvStoreConfig::Memory
+        let config = match default_file {
+            Some(path) => KvStoreConfig::Spin { path: Some(path.to_path_buf()) },
+            None => KvStoreConfig::Memory,
         };
-        if default_file {
+        if default_file.is_some() {
             let backend = open(&config).map_err(|source| StoreOpenError { label: "default".to_owned(), source })?;
             stores.insert("default".to_owned(), backend);
         } else {

@@ -1,0 +1,181 @@
+//! Forward mode on each runner and store: a real HTTP backend that is down, then up. Every creation attempt
+//! carries the same `webhook-id` and bytes, the event is delivered once, the instance becomes ready only then,
+//! nothing is left in the outbox, and every webhook arrives with an explicit `content-length` (never chunked)
+//! and a signature that verifies with an independent Standard Webhooks check (HMAC-SHA256 here, not the crate the
+//! component signs with).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use runners::{RedisServer, Runner, RunnerKind, RunnerOptions, Store};
+use serde_json::{Value, json};
+
+use super::{AK, call, exclusive, runner_kinds};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// One webhook as the backend received it.
+#[derive(Clone, Debug)]
+struct Received {
+    id: String,
+    body: Vec<u8>,
+    framing: Result<usize, String>,
+    signature_ok: bool,
+}
+
+#[derive(Default)]
+struct Backend {
+    up: AtomicBool,
+    attempts: Mutex<Vec<Received>>,
+    delivered: Mutex<Vec<Received>>,
+}
+
+/// Standard Webhooks, checked by hand: `v1,` Base64 HMAC-SHA256 over `id.timestamp.body`, keyed by the Base64
+/// secret after `whsec_`.
+fn signature_verifies(headers: &http::HeaderMap, body: &[u8]) -> bool {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let Ok(key) = STANDARD.decode(SECRET.trim_start_matches("whsec_")) else { return false };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&key) else { return false };
+    mac.update(format!("{}.{}.", get("webhook-id"), get("webhook-timestamp")).as_bytes());
+    mac.update(body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    get("webhook-signature").split(' ').any(|s| s == expected)
+}
+
+impl Backend {
+    async fn handle(&self, request: http::Request<hyper::body::Incoming>) -> http::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let body = body.collect().await.map(|c| c.to_bytes().to_vec()).unwrap_or_default();
+        let framing = match (parts.headers.get("content-length"), parts.headers.get("transfer-encoding")) {
+            (Some(len), None) => len.to_str().ok().and_then(|l| l.parse().ok()).ok_or_else(|| "bad length".to_owned()),
+            (len, te) => Err(format!("content-length {len:?}, transfer-encoding {te:?}")),
+        };
+        let received = Received {
+            id: parts.headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+            signature_ok: signature_verifies(&parts.headers, &body),
+            body,
+            framing,
+        };
+        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).push(received.clone());
+        if !self.up.load(Ordering::SeqCst) {
+            let mut r = http::Response::new(Full::new(Bytes::from_static(b"down for maintenance")));
+            *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            return r;
+        }
+        self.delivered.lock().unwrap_or_else(|e| e.into_inner()).push(received);
+        let reply = br#"{"appInfo":{"frontEndUrl":"https://tenant.example.com/login","userName":"owner","password":"S3cret!x"}}"#;
+        http::Response::new(Full::new(Bytes::from_static(reply)))
+    }
+}
+
+/// Serves `backend` on a free loopback port until the returned task is aborted.
+async fn serve(backend: Arc<Backend>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let backend = Arc::clone(&backend);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let backend = Arc::clone(&backend);
+                    async move { Ok::<_, std::convert::Infallible>(backend.handle(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+async fn forward_mode_on(kind: RunnerKind, store: Store) {
+    let backend = Arc::new(Backend::default());
+    let (addr, server) = serve(Arc::clone(&backend)).await;
+    let opts = RunnerOptions {
+        variables: vec![
+            ("access_keys".into(), AK.into()),
+            ("backend_url".into(), format!("http://{addr}/events")),
+            ("backend_origin".into(), format!("http://{addr}")),
+            ("backend_secret".into(), SECRET.into()),
+        ],
+        store: store.clone(),
+        ..Default::default()
+    };
+    let where_ = format!("{} on {}", kind.name(), store.name());
+    let runner = Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{where_}: {e:#}"));
+
+    let new = json!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b1"});
+    let created = call(&runner, &new).await;
+    assert_eq!(created["resultCode"], "000000", "{where_}: {created}");
+    let id = created["instanceId"].as_str().unwrap_or_default().to_owned();
+
+    // Backend down: pending, and the marketplace is told to come back; a retry keeps the instance.
+    let query = json!({"activity":"queryInstance","instanceId":id});
+    assert_eq!(call(&runner, &query).await["resultCode"], "000004", "{where_}");
+    assert_eq!(call(&runner, &query).await["resultCode"], "000004", "{where_}");
+    let retry = json!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b2"});
+    assert_eq!(call(&runner, &retry).await["instanceId"].as_str(), Some(id.as_str()), "{where_}");
+    assert!(backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+
+    // Backend up: the next poll delivers the event and answers with the backend's login information.
+    backend.up.store(true, Ordering::SeqCst);
+    let ready = call(&runner, &query).await;
+    assert_eq!(ready["resultCode"], "000000", "{where_}: {ready}");
+    assert_eq!(ready["info"][0]["appInfo"]["frontEndUrl"], "https://tenant.example.com/login", "{where_}");
+    let freeze = json!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE"});
+    assert_eq!(call(&runner, &freeze).await["resultCode"], "000000", "{where_}");
+
+    let attempts = backend.attempts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let delivered = backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(attempts.len() >= 5, "{where_}: every request retried delivery: {}", attempts.len());
+    let creation = &attempts[0];
+    assert!(
+        attempts[..attempts.len() - 1].iter().all(|a| a.id == creation.id && a.body == creation.body),
+        "{where_}: the creation event keeps its id and bytes on every attempt"
+    );
+    for a in &attempts {
+        assert_eq!(a.framing, Ok(a.body.len()), "{where_}: webhook framing");
+        assert!(a.signature_ok, "{where_}: webhook signature");
+    }
+    assert_eq!(delivered.len(), 2, "{where_}: created once, then frozen");
+    let types: Vec<Value> = delivered
+        .iter()
+        .map(|d| serde_json::from_slice::<Value>(&d.body).unwrap_or_default()["type"].clone())
+        .collect();
+    assert_eq!(types, [json!("instance.created"), json!("instance.frozen")], "{where_}");
+
+    let state = runner.stop().await.unwrap_or_else(|e| panic!("{where_}: read state: {e:#}"));
+    let record = state.json(&format!("live/instance/{id}"));
+    assert_eq!(record["outbox"], json!([]), "{where_}: {record}");
+    server.abort();
+    eprintln!(
+        "forward mode on {where_}: {} attempts, {} delivered, framing and signatures verified",
+        attempts.len(),
+        delivered.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_mode_delivers_every_event_once_on_each_runners_default_store() {
+    let _one = exclusive().await;
+    for kind in runner_kinds("forward mode") {
+        forward_mode_on(kind, Store::RunnerDefault).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_mode_delivers_every_event_once_on_redis() {
+    let _one = exclusive().await;
+    let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e:#}"));
+    for kind in runner_kinds("forward mode on Redis") {
+        redis.flush().unwrap_or_else(|e| panic!("{e:#}"));
+        forward_mode_on(kind, Store::Redis(redis.url())).await;
+    }
+}
