@@ -291,7 +291,7 @@ pub trait Target: Send {
     /// The clock could not be set (the step then fails).
     async fn set_clock_ms(&mut self, ms: u64) -> anyhow::Result<()>;
 
-    /// Sends one request (a path-only URI) and returns the complete response.
+    /// Sends one request (its URI a path and query, no scheme or authority) and returns the complete response.
     ///
     /// # Errors
     /// No answer at all: refused connection, trap, timeout.

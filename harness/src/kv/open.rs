@@ -15,7 +15,8 @@ pub const DEFAULT_STATE_DIR: &str = ".spin";
 /// The `default` store's file name inside the state directory.
 pub const STORE_FILE_NAME: &str = "key_value.redb";
 
-/// Where the `up` default store lives, relative to the manifest directory.
+/// Where the `up` default store lives without `--state-dir`, relative to the manifest directory
+/// (`DEFAULT_STATE_DIR/STORE_FILE_NAME`; a unit test keeps the three in step).
 pub const DEFAULT_STORE_FILE: &str = ".spin/key_value.redb";
 
 /// A key-value store handed to the builder.
@@ -147,4 +148,14 @@ pub fn open_stores(
         described.insert("default".to_owned(), describe(&config));
     }
     Ok(OpenedStores { backends: stores, memory, descriptions: described })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_STATE_DIR, DEFAULT_STORE_FILE, STORE_FILE_NAME};
+
+    #[test]
+    fn default_store_file_is_the_store_file_in_the_default_state_dir() {
+        assert_eq!(DEFAULT_STORE_FILE, format!("{DEFAULT_STATE_DIR}/{STORE_FILE_NAME}"));
+    }
 }

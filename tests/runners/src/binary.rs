@@ -34,8 +34,8 @@ impl RunnerKind {
 pub struct Located {
     /// The executable.
     pub path: PathBuf,
-    /// Where it came from (`$SPIN`, `PATH`, the workspace tools, the build).
-    pub origin: String,
+    /// How it was found (`$SPIN`, `PATH`, the workspace tools, the build), for messages.
+    pub found_via: String,
 }
 
 /// The workspace root (where `spin.toml` and `target/` are).
@@ -61,7 +61,7 @@ pub fn locate(kind: RunnerKind) -> anyhow::Result<Located> {
                 "{} is missing: build it with `cargo build --release -p harness`",
                 path.display()
             );
-            Ok(Located { path, origin: "the release build".into() })
+            Ok(Located { path, found_via: "the release build".into() })
         }
         RunnerKind::Spin => locate_spin(),
     }
@@ -73,18 +73,18 @@ fn locate_spin() -> anyhow::Result<Located> {
         let version = spin_version(&path)
             .ok_or_else(|| anyhow::anyhow!("SPIN={} does not run (`--version` failed)", path.display()))?;
         anyhow::ensure!(at_least_4_1(&version), "SPIN={} is {version}; Spin 4.1 or later is needed", path.display());
-        return Ok(Located { path, origin: "$SPIN".into() });
+        return Ok(Located { path, found_via: "$SPIN".into() });
     }
     if let Some(version) = spin_version(Path::new("spin"))
         && at_least_4_1(&version)
     {
-        return Ok(Located { path: PathBuf::from("spin"), origin: format!("PATH ({version})") });
+        return Ok(Located { path: PathBuf::from("spin"), found_via: format!("PATH ({version})") });
     }
     let workspace = workspace_root().canonicalize().unwrap_or_else(|_| workspace_root());
     for dir in workspace.ancestors().skip(1) {
         let tool = dir.join("shared/tools/spin");
-        if tool.is_file() {
-            return Ok(Located { origin: tool.display().to_string(), path: tool });
+        if tool.is_file() && spin_version(&tool).is_some_and(|v| at_least_4_1(&v)) {
+            return Ok(Located { found_via: tool.display().to_string(), path: tool });
         }
     }
     anyhow::bail!("no Spin 4.1 or later: set SPIN to a spin binary, put one on PATH, or provide ../shared/tools/spin")

@@ -9,12 +9,21 @@ use std::path::{Path, PathBuf};
 
 use koogallery_core::marketplace::v1_time_stamp;
 
-/// Where Debian's `faketime` package puts the library; `FAKETIME_LIB` overrides.
-const LIBRARY_CANDIDATES: [&str; 3] = [
-    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-    "/usr/lib/faketime/libfaketime.so.1",
-];
+/// Finds `libfaketime.so.1`: `FAKETIME_LIB` if set (it must exist), else Debian's `faketime` package location,
+/// `/usr/lib/<multiarch>/faketime/` or `/usr/lib/faketime/`.
+fn find_library() -> anyhow::Result<PathBuf> {
+    const INSTALL: &str = "apt-get install -y faketime, or set FAKETIME_LIB";
+    if let Some(path) = std::env::var_os("FAKETIME_LIB").map(PathBuf::from) {
+        anyhow::ensure!(path.is_file(), "FAKETIME_LIB={} is not a file", path.display());
+        return Ok(path);
+    }
+    let multiarch = std::fs::read_dir("/usr/lib").into_iter().flatten().flatten().map(|e| e.path());
+    std::iter::once(PathBuf::from("/usr/lib"))
+        .chain(multiarch)
+        .map(|dir| dir.join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow::anyhow!("libfaketime is needed to pin a runner's clock: {INSTALL}"))
+}
 
 /// A clock file for libfaketime. The time is frozen at the written instant (millisecond precision) until the
 /// next [`PinnedClock::set_ms`].
@@ -30,15 +39,7 @@ impl PinnedClock {
     /// # Errors
     /// libfaketime is not installed, or the file cannot be written.
     pub fn new(dir: &Path, ms: u64) -> anyhow::Result<Self> {
-        let library = std::env::var_os("FAKETIME_LIB")
-            .map(PathBuf::from)
-            .or_else(|| LIBRARY_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "libfaketime is needed to pin a runner's clock: apt-get install -y faketime (or set FAKETIME_LIB)"
-                )
-            })?;
-        let clock = Self { file: dir.join("faketime"), library };
+        let clock = Self { file: dir.join("faketime"), library: find_library()? };
         clock.set_ms(ms)?;
         Ok(clock)
     }

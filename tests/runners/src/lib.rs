@@ -10,7 +10,8 @@
 //!   key-value state ([`StateDump`]) read from the runner's own storage (Spin's SQLite file, the harness's redb
 //!   file, or Redis).
 //!
-//! Nothing here is a copy of either runner: the processes are the real binaries, unmodified.
+//! Nothing here is a copy of either runner: the processes are the real binaries, unmodified. Set
+//! `KEEP_RUNNER_STATE=1` to keep each runner's state directory (`runner.log`, store files) after the test.
 
 mod binary;
 mod client;

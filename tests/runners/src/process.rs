@@ -1,4 +1,4 @@
-//! One runner process: started on a fresh state directory and a free port, stopped with its process group.
+//! One runner process: started on a fresh state directory and a free port, stopped with `SIGTERM`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use koogallery_core::marketplace::v1_time_stamp;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
-use crate::binary::{RunnerKind, locate, workspace_root};
+use crate::binary::{Located, RunnerKind, locate, workspace_root};
 use crate::client::HttpClient;
 use crate::clock::PinnedClock;
 use crate::redis_server::free_port;
@@ -17,8 +20,8 @@ use crate::state::{StateDump, Store};
 /// unpacks Spin and compiles the components).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// How long a runner may take to exit after `SIGTERM` before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a runner may take to exit after `SIGTERM` before it is killed (longer than `harness up`'s drain).
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How to start a runner.
 #[derive(Debug, Clone)]
@@ -39,7 +42,10 @@ impl Default for RunnerOptions {
     }
 }
 
-/// A running `harness up` or `spin up`. Killed (with its process group) and its state directory removed on drop.
+/// A running `harness up` or `spin up`. Stopped, and its state directory removed, on drop.
+///
+/// The process stays in the test's process group, so Ctrl-C on `cargo test` reaches it too; a test process killed
+/// outright (`SIGKILL`) cannot stop its runners.
 #[derive(Debug)]
 pub struct Runner {
     kind: RunnerKind,
@@ -52,47 +58,28 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts `kind` with `opts` and waits until `/.well-known/spin/health` answers `200`.
+    /// Starts `kind` with `opts` and waits until `/.well-known/spin/health` answers `200` from it; with a pinned
+    /// clock, also checks that the runner's `Date` header shows the pinned time.
     ///
     /// # Errors
-    /// The binary is missing, the process exits or does not become healthy (the error carries its log's tail).
+    /// The binary or libfaketime is missing, the process exits, does not become healthy, or does not see the pinned
+    /// clock (the error carries its log's tail).
     pub async fn start(kind: RunnerKind, opts: RunnerOptions) -> anyhow::Result<Self> {
         let binary = locate(kind)?;
         let state_dir = fresh_dir(kind)?;
-        let port = free_port()?;
-        let manifest = opts.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
-        let clock = match opts.clock_ms {
-            Some(ms) => Some(PinnedClock::new(&state_dir, ms)?),
-            None => None,
-        };
-        let log_path = state_dir.join("runner.log");
-        let log = std::fs::File::create(&log_path)?;
-
-        let mut cmd = Command::new(&binary.path);
-        cmd.arg("up").arg("-f").arg(&manifest);
-        cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
-        cmd.arg("--state-dir").arg(&state_dir);
-        if let Some(text) = opts.store.runtime_config() {
-            let rc = state_dir.join("runtime-config.toml");
-            std::fs::write(&rc, text)?;
-            cmd.arg("--runtime-config-file").arg(rc);
-        }
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("SPIN_VARIABLE_") {
-                cmd.env_remove(name);
+        let started = free_port().and_then(|port| {
+            let clock = opts.clock_ms.map(|ms| PinnedClock::new(&state_dir, ms)).transpose()?;
+            let child = spawn(kind, &binary, &opts, &state_dir, port, clock.as_ref())?;
+            Ok((port, clock, child))
+        });
+        let (port, clock, child) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&state_dir);
+                return Err(e);
             }
-        }
-        for (name, value) in &opts.variables {
-            cmd.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
-        }
-        if let Some(c) = &clock {
-            cmd.envs(c.env());
-        }
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        let child =
-            cmd.spawn().map_err(|e| anyhow::anyhow!("cannot start {} ({}): {e}", kind.name(), binary.origin))?;
-
+        };
+        // From here the runner owns the process and the directory: dropping it on an error cleans both up.
         let mut runner = Self {
             kind,
             child: Some(child),
@@ -102,26 +89,43 @@ impl Runner {
             clock,
             client: HttpClient::new(),
         };
-        runner.wait_healthy().await?;
+        runner.wait_healthy(opts.clock_ms).await?;
         Ok(runner)
     }
 
-    async fn wait_healthy(&mut self) -> anyhow::Result<()> {
+    /// Polls the health endpoint until our child answers `200` (and is still alive afterwards, so the answer was
+    /// not from another process that took the port).
+    async fn wait_healthy(&mut self, pinned_ms: Option<u64>) -> anyhow::Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                anyhow::bail!("{} exited at start ({status}):\n{}", self.kind.name(), self.log_tail());
-            }
+            self.ensure_running()?;
             let probe = http::Request::get("/.well-known/spin/health").body(Bytes::new())?;
             if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(2), self.client.send(&self.origin, probe)).await
                 && r.status() == http::StatusCode::OK
             {
+                self.ensure_running()?;
+                if let Some(ms) = pinned_ms {
+                    let date = r.headers().get(http::header::DATE).and_then(|d| d.to_str().ok()).unwrap_or("");
+                    anyhow::ensure!(
+                        http_date_shows(date, ms),
+                        "{} does not see the pinned clock (Date {date:?}, pinned {}): is libfaketime loaded?",
+                        self.kind.name(),
+                        v1_time_stamp(ms)
+                    );
+                }
                 return Ok(());
             }
             if Instant::now() > deadline {
                 anyhow::bail!("{} not healthy after {START_TIMEOUT:?}:\n{}", self.kind.name(), self.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn ensure_running(&mut self) -> anyhow::Result<()> {
+        match self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            Some(status) => anyhow::bail!("{} exited at start ({status}):\n{}", self.kind.name(), self.log_tail()),
+            None => Ok(()),
         }
     }
 
@@ -147,7 +151,7 @@ impl Runner {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// Sends one request (path-and-query URI) and returns the complete answer.
+    /// Sends one request (its URI a path and query) and returns the complete answer.
     ///
     /// # Errors
     /// No answer (see [`HttpClient::send`]).
@@ -181,13 +185,21 @@ impl Runner {
         }
     }
 
-    /// Stops the process (`SIGTERM` to its group, `SIGKILL` after [`STOP_TIMEOUT`]) and returns the `default`
-    /// store as it left it.
+    /// Stops the process (`SIGTERM`, which `spin up` passes on to its `spin trigger http` child; `SIGKILL` after
+    /// [`STOP_TIMEOUT`]) and returns the `default` store as it left it.
     ///
     /// # Errors
     /// The store cannot be read.
     pub async fn stop(mut self) -> anyhow::Result<StateDump> {
-        self.terminate();
+        if let Some(mut child) = self.child.take() {
+            signal(&child, Signal::SIGTERM);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         match &self.store {
             Store::Redis(url) => StateDump::from_redis(url),
             Store::RunnerDefault => match self.kind {
@@ -195,22 +207,6 @@ impl Runner {
                 RunnerKind::Harness => StateDump::from_harness_dir(&self.state_dir).await,
             },
         }
-    }
-
-    fn terminate(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let group = format!("-{}", child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
@@ -226,11 +222,76 @@ impl harness::cassette::Target for Runner {
 }
 
 impl Drop for Runner {
+    /// Stops a runner that was not [`Runner::stop`]ped (a failed test): `SIGTERM`, a short grace, `SIGKILL`; then
+    /// removes its state directory unless `KEEP_RUNNER_STATE` is set (to read `runner.log` afterwards).
     fn drop(&mut self) {
-        self.terminate();
+        if let Some(mut child) = self.child.take() {
+            signal(&child, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if std::env::var_os("KEEP_RUNNER_STATE").is_none() {
             let _ = std::fs::remove_dir_all(&self.state_dir);
         }
+    }
+}
+
+/// Starts the runner process: `<binary> up -f <manifest> --listen … --state-dir …`, output to `runner.log`.
+fn spawn(
+    kind: RunnerKind,
+    binary: &Located,
+    opts: &RunnerOptions,
+    state_dir: &Path,
+    port: u16,
+    clock: Option<&PinnedClock>,
+) -> anyhow::Result<Child> {
+    let manifest = opts.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
+    let log = std::fs::File::create(state_dir.join("runner.log"))?;
+    let mut cmd = Command::new(&binary.path);
+    cmd.arg("up").arg("-f").arg(&manifest);
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
+    cmd.arg("--state-dir").arg(state_dir);
+    if let Some(text) = opts.store.runtime_config() {
+        let rc = state_dir.join("runtime-config.toml");
+        std::fs::write(&rc, text)?;
+        cmd.arg("--runtime-config-file").arg(rc);
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SPIN_VARIABLE_") {
+            cmd.env_remove(name);
+        }
+    }
+    for (name, value) in &opts.variables {
+        cmd.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
+    }
+    if let Some(c) = clock {
+        cmd.envs(c.env());
+    }
+    cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.spawn().map_err(|e| anyhow::anyhow!("cannot start {} (found via {}): {e}", kind.name(), binary.found_via))
+}
+
+/// Sends `sig` to the child (one that already exited is fine).
+fn signal(child: &Child, sig: Signal) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+    }
+}
+
+/// Whether an HTTP `Date` header (`Mon, 03 Apr 2023 07:47:46 GMT`) shows the second of `ms`.
+fn http_date_shows(date: &str, ms: u64) -> bool {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let t = v1_time_stamp(ms); // yyyyMMddHHmmssSSS
+    let month = t.get(4..6).and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1)));
+    match (t.get(0..4), month, t.get(6..8), t.get(8..10), t.get(10..12), t.get(12..14)) {
+        (Some(y), Some(mon), Some(d), Some(h), Some(mi), Some(s)) => {
+            date.contains(&format!("{d} {mon} {y} {h}:{mi}:{s} GMT"))
+        }
+        _ => false,
     }
 }
 
@@ -249,4 +310,18 @@ fn fresh_dir(kind: RunnerKind) -> anyhow::Result<PathBuf> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_date_shows;
+
+    #[test]
+    fn date_header_check_matches_the_second() {
+        let ms = 1_680_508_066_618; // 2023-04-03 07:47:46.618 UTC
+        assert!(http_date_shows("Mon, 03 Apr 2023 07:47:46 GMT", ms));
+        assert!(!http_date_shows("Mon, 03 Apr 2023 07:47:47 GMT", ms));
+        assert!(!http_date_shows("Mon, 30 Nov 2026 15:00:00 GMT", ms));
+        assert!(!http_date_shows("", ms));
+    }
 }

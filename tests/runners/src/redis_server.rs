@@ -23,10 +23,13 @@ impl RedisServer {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start redis-server ({e}): apt-get install -y redis-server"))?;
-        let server = Self { child, port };
+        let mut server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if server.ping() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                anyhow::bail!("redis-server on port {port} exited at start ({status})");
+            }
+            if server.ping() && server.child.try_wait().ok().flatten().is_none() {
                 return Ok(server);
             }
             anyhow::ensure!(Instant::now() < deadline, "redis-server on port {port} did not become ready");
