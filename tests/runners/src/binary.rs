@@ -46,8 +46,8 @@ pub fn workspace_root() -> PathBuf {
 /// Finds the binary for `kind`.
 ///
 /// Spin: `$SPIN` if set (it must work), else `spin` on `PATH` if it reports version 4.1 or later, else
-/// `shared/tools/spin` in the nearest directory above the workspace (the project's tools, `../shared/tools/spin`);
-/// `scripts/find-spin` looks in the same places. The harness:
+/// `shared/tools/spin` in the nearest directory above the workspace (the project's tools, `../shared/tools/spin`),
+/// or above the local repository it was cloned from; `scripts/find-spin` looks in the same places. The harness:
 /// `target/release/harness`, built by `cargo build --release -p harness` (`scripts/test` does).
 ///
 /// # Errors
@@ -81,13 +81,25 @@ fn locate_spin() -> anyhow::Result<Located> {
         return Ok(Located { path: PathBuf::from("spin"), found_via: format!("PATH ({version})") });
     }
     let workspace = workspace_root().canonicalize().unwrap_or_else(|_| workspace_root());
-    for dir in workspace.ancestors().skip(1) {
-        let tool = dir.join("shared/tools/spin");
-        if tool.is_file() && spin_version(&tool).is_some_and(|v| at_least_4_1(&v)) {
-            return Ok(Located { found_via: tool.display().to_string(), path: tool });
+    // A clone made elsewhere (CI's fresh clone) also looks above the local repository it was cloned from.
+    let starts = std::iter::once(workspace.clone()).chain(local_origin(&workspace));
+    for start in starts {
+        for dir in start.ancestors().skip(1) {
+            let tool = dir.join("shared/tools/spin");
+            if tool.is_file() && spin_version(&tool).is_some_and(|v| at_least_4_1(&v)) {
+                return Ok(Located { found_via: tool.display().to_string(), path: tool });
+            }
         }
     }
     anyhow::bail!("no Spin 4.1 or later: set SPIN to a spin binary, put one on PATH, or provide ../shared/tools/spin")
+}
+
+/// The directory the workspace was cloned from, when `origin` is a local path.
+fn local_origin(workspace: &Path) -> Option<PathBuf> {
+    let out = Command::new("git").arg("-C").arg(workspace).args(["remote", "get-url", "origin"]).output().ok()?;
+    let url = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("file://").to_owned();
+    let dir = PathBuf::from(url).canonicalize().ok()?;
+    (out.status.success() && dir.is_dir()).then_some(dir)
 }
 
 /// `spin --version` output (`spin 4.1.0-pre0 (…)`), if the binary runs.
