@@ -76,4 +76,22 @@ mod tests {
         let Command::Up(up) = cli.command else { panic!("not up") };
         assert_eq!(up.variables, ["a=b", "c=d"]);
     }
+
+    #[test]
+    fn spin_redis_swap_defect_is_off_by_default_and_set_by_flag_or_env() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Command::Up(up) = cli.command else { panic!("not up") };
+            up.spin_redis_swap_defect
+        };
+        let from_env = std::env::var_os("HARNESS_SPIN_REDIS_SWAP_DEFECT").is_some();
+        if !from_env {
+            assert!(!parse(&["harness", "up"]));
+        }
+        assert!(parse(&["harness", "up", "--spin-redis-swap-defect"]));
+        let command = Cli::command();
+        let up = command.find_subcommand("up").expect("up");
+        let arg = up.get_arguments().find(|a| a.get_id() == "spin_redis_swap_defect").expect("the flag");
+        assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some("HARNESS_SPIN_REDIS_SWAP_DEFECT"));
+    }
 }

@@ -1,7 +1,11 @@
-//! The per-request host state and the Spin interfaces (`spin:key-value@3.0.0`, `spin:variables@3.0.0`).
+//! The per-request host state and the Spin interfaces (`spin:key-value@3.0.0`, `spin:variables@3.0.0`, and in
+//! `wasi_keyvalue.rs` `wasi:keyvalue/store` and `wasi:keyvalue/atomics` `@0.2.0-draft2`).
 //!
 //! Invariant: a `HostState` lives for exactly one request (one `Store`, one instance); everything shared between
 //! requests (store backends, variable values, allow-lists) sits behind `Arc`s in [`ComponentContext`].
+//!
+//! Invariant: a label means one store whichever interface opens it: `spin:key-value` `open` and `wasi:keyvalue`
+//! `open` check the same allow-list and reach the same [`KvBackend`], as in Spin.
 
 use crate::kv::KvBackend;
 use crate::outbound::OutboundHooks;
@@ -11,12 +15,24 @@ use wasmtime::component::{Accessor, HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+mod wasi_keyvalue;
+
 mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "spin-host",
-        imports: { "spin:key-value/key-value.[method]store.get-keys": trappable },
-        with: { "spin:key-value/key-value.store": super::OpenStore },
+        imports: {
+            "spin:key-value/key-value.[method]store.get-keys": trappable,
+            // Synchronous WIT functions whose host side awaits a backend (Redis, a redb worker): async on the host,
+            // blocking for the guest.
+            "wasi:keyvalue/store": async,
+            "wasi:keyvalue/atomics": async,
+        },
+        with: {
+            "spin:key-value/key-value.store": super::OpenStore,
+            "wasi:keyvalue/store.bucket": super::OpenBucket,
+            "wasi:keyvalue/atomics.cas": super::PendingCas,
+        },
     });
 }
 
@@ -33,6 +49,31 @@ pub(crate) struct ComponentContext {
     pub(crate) stores: Arc<BTreeMap<String, Arc<dyn KvBackend>>>,
     /// The component's variables, rendered; an error is the message the guest gets as `undefined`.
     pub(crate) variables: BTreeMap<String, Result<String, String>>,
+    /// Answer every `wasi:keyvalue/atomics` `swap` with `cas-failed` after doing it, as Spin 4.1.0-pre0 does on
+    /// Redis (see [`crate::AppBuilder::spin_redis_swap_defect`]).
+    pub(crate) spin_redis_swap_defect: bool,
+    /// `cas-failed` answers given so far, by every component of the app (see [`crate::App::cas_conflicts`]).
+    pub(crate) cas_conflicts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Why a component may not open a store label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LabelDenied {
+    /// Not in the component's `key_value_stores`.
+    AccessDenied,
+    /// Listed, but no backend is configured for it.
+    NoSuchStore,
+}
+
+impl ComponentContext {
+    /// The backend behind `label`, if this component may open it: the one check behind both key-value interfaces.
+    pub(crate) fn open_label(&self, label: &str) -> Result<Arc<dyn KvBackend>, LabelDenied> {
+        if !self.kv_labels.contains(label) {
+            tracing::debug!(component = %self.id, label = %label, "key-value store access denied");
+            return Err(LabelDenied::AccessDenied);
+        }
+        self.stores.get(label).map(Arc::clone).ok_or(LabelDenied::NoSuchStore)
+    }
 }
 
 /// The data of one request's `Store`.
@@ -61,6 +102,20 @@ pub struct OpenStore {
     backend: Arc<dyn KvBackend>,
 }
 
+/// What a guest `wasi:keyvalue/store` `bucket` handle points at.
+pub struct OpenBucket {
+    backend: Arc<dyn KvBackend>,
+}
+
+/// What a guest `wasi:keyvalue/atomics` `cas` handle points at: the key and its value when the handle was made,
+/// which `swap` compares against.
+pub struct PendingCas {
+    backend: Arc<dyn KvBackend>,
+    key: String,
+    /// The value read (`None`: the key was absent).
+    current: Option<Vec<u8>>,
+}
+
 /// `HasData` marker for the Spin interfaces.
 struct Spin;
 
@@ -75,6 +130,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     wasmtime_wasi_http::p3::add_to_linker(linker)?;
     skv::add_to_linker::<HostState, Spin>(linker, |s| s)?;
     svar::add_to_linker::<HostState, Spin>(linker, |s| s)?;
+    bindings::wasi::keyvalue::store::add_to_linker::<HostState, Spin>(linker, |s| s)?;
+    bindings::wasi::keyvalue::atomics::add_to_linker::<HostState, Spin>(linker, |s| s)?;
     Ok(())
 }
 
@@ -103,14 +160,10 @@ impl<T> skv::HostStoreWithStore<T> for Spin {
     async fn open(acc: &Accessor<T, Self>, label: String) -> Result<Resource<OpenStore>, KvWitError> {
         acc.with(|mut view| {
             let host = view.get();
-            if !host.component.kv_labels.contains(&label) {
-                tracing::debug!(component = %host.component.id, label = %label, "key-value store access denied");
-                return Err(KvWitError::AccessDenied);
-            }
-            let Some(backend) = host.component.stores.get(&label) else {
-                return Err(KvWitError::NoSuchStore);
-            };
-            let backend = Arc::clone(backend);
+            let backend = host.component.open_label(&label).map_err(|denied| match denied {
+                LabelDenied::AccessDenied => KvWitError::AccessDenied,
+                LabelDenied::NoSuchStore => KvWitError::NoSuchStore,
+            })?;
             host.table.push(OpenStore { backend }).map_err(|_| KvWitError::StoreTableFull)
         })
     }

@@ -177,7 +177,9 @@ fn apply(model: &mut BTreeMap<u8, Inst>, step: &Step) {
             if let Some(i) = model.get_mut(n).filter(|i| i.state != State::Released)
                 && i.renewals.insert(*o)
             {
-                i.expire = koogallery_core::wire::time::parse_compact_utc(&expire_text(*o)).ok();
+                // A renewal never moves the expiry back (a late retry of an older renewal order).
+                let new = koogallery_core::wire::time::parse_compact_utc(&expire_text(*o)).ok();
+                i.expire = i.expire.max(new);
             }
         }
         Step::Freeze(n) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use harness::{App, MemoryKv, OutboundHandler, VirtualClock};
+use harness::{App, KvBackend, MemoryKv, OutboundHandler, VirtualClock};
 use koogallery_core::http::{Inbound, Outbound};
 
 use crate::{AK, Endpoint};
@@ -18,6 +18,7 @@ pub fn workspace_root() -> PathBuf {
 pub struct WasmEndpoint {
     app: Arc<App>,
     kv: MemoryKv,
+    store: Arc<dyn KvBackend>,
     clock: VirtualClock,
     rt: tokio::runtime::Runtime,
 }
@@ -30,11 +31,21 @@ pub struct WasmOptions {
     pub now_ms: u64,
     /// In-process answers to outbound calls (the seller's backend).
     pub outbound: Option<Arc<dyn OutboundHandler>>,
+    /// The `default` store; a fresh [`MemoryKv`] when `None`.
+    pub store: Option<Arc<dyn KvBackend>>,
+    /// Make every compare-and-swap report a conflict after writing, as Spin 4.1's Redis store does.
+    pub spin_redis_swap_defect: bool,
 }
 
 impl Default for WasmOptions {
     fn default() -> Self {
-        Self { variables: vec![], now_ms: 1_700_000_000_000, outbound: None }
+        Self {
+            variables: vec![],
+            now_ms: 1_700_000_000_000,
+            outbound: None,
+            store: None,
+            spin_redis_swap_defect: false,
+        }
     }
 }
 
@@ -46,13 +57,19 @@ impl WasmEndpoint {
     pub fn new(opts: WasmOptions) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let kv = MemoryKv::new();
+        let custom_store = opts.store.is_some();
+        let store: Arc<dyn KvBackend> = opts.store.unwrap_or_else(|| Arc::new(kv.clone()));
         let clock = VirtualClock::at_ms(opts.now_ms);
         let manifest = workspace_root().join("spin.toml");
         let mut builder = App::builder(manifest)
             .env_vars(std::iter::empty::<(String, String)>())
             .variable("access_keys", AK)
             .kv(kv.clone())
-            .clock(clock.clone());
+            .clock(clock.clone())
+            .spin_redis_swap_defect(opts.spin_redis_swap_defect);
+        if custom_store {
+            builder = builder.kv(Arc::clone(&store));
+        }
         for (k, v) in opts.variables {
             builder = builder.variable(k, v);
         }
@@ -64,7 +81,7 @@ impl WasmEndpoint {
                 "{e} (build the components first: cargo build --profile wasm --target wasm32-wasip2 -p produce)"
             )
         })?;
-        Ok(Self { app: Arc::new(app), kv, clock, rt })
+        Ok(Self { app: Arc::new(app), kv, store, clock, rt })
     }
 
     /// The shared app, for concurrent sends from the test.
@@ -72,9 +89,14 @@ impl WasmEndpoint {
         Arc::clone(&self.app)
     }
 
-    /// The store behind the component.
+    /// The memory store behind the component (unused when [`WasmOptions::store`] named another).
     pub fn kv(&self) -> &MemoryKv {
         &self.kv
+    }
+
+    /// The store behind the component, whichever backend it is.
+    pub fn store(&self) -> &Arc<dyn KvBackend> {
+        &self.store
     }
 
     /// The runtime the app runs on.

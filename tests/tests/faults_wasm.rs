@@ -55,11 +55,25 @@ fn endpoint() -> WasmEndpoint {
     WasmEndpoint::new(WasmOptions { now_ms: NOW, ..WasmOptions::default() }).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-/// The store without nonce entries (retries carry new nonces by design).
-fn state(ep: &WasmEndpoint) -> Vec<(String, Option<Vec<u8>>)> {
+/// The store without nonce entries (retries carry new nonces by design), each value with what is random by design
+/// blanked: write tokens (one per compare-and-swap write) and the built-in password (drawn once per instance).
+fn state(ep: &WasmEndpoint) -> Vec<(String, Option<Value>)> {
     let mut keys: Vec<String> = ep.keys().into_iter().filter(|k| !k.starts_with("nonce/")).collect();
     keys.sort();
-    keys.into_iter().map(|k| (k.clone(), ep.value(&k))).collect()
+    keys.into_iter()
+        .map(|k| {
+            let value = ep.value(&k).and_then(|v| serde_json::from_slice::<Value>(&v).ok()).map(|mut v| {
+                if let Some(obj) = v.as_object_mut() {
+                    obj.remove("writes");
+                }
+                if let Some(password) = v.pointer_mut("/appInfo/password") {
+                    *password = Value::String("(random)".into());
+                }
+                v
+            });
+            (k, value)
+        })
+        .collect()
 }
 
 fn run(setup: &[Value], target: &Value, fault_at: Option<usize>) -> (WasmEndpoint, usize, Vec<String>) {

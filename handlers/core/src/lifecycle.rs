@@ -5,9 +5,10 @@
 //! 3. [`apply`] decides the next record, the answer and the effects (events to forward to the seller's backend).
 //! 4. The handler writes the record back only when [`Transition::changed`] says so.
 //!
-//! Because Spin's key-value store has no compare-and-swap, every rule here is idempotent: a repeated event is
-//! recognised (by state, or by its key in the bounded [`InstanceRecord::applied`] history) and changes nothing, and
-//! concurrent duplicates compute the same record from the same inputs.
+//! The handler runs `apply` inside an atomic update ([`crate::ports::atomic::update`]), so concurrent events on one
+//! instance are applied one after the other, each to the record the previous one left. Every rule is also
+//! idempotent: a repeated event is recognised (by state, or by its key in the bounded [`InstanceRecord::applied`]
+//! history) and changes nothing, which is what makes re-deciding after a compare-and-swap conflict safe.
 //!
 //! Invariants (checked by property tests):
 //! - a released instance never becomes active, frozen or pending again;
@@ -30,6 +31,13 @@ use serde::{Deserialize, Serialize};
 /// How many applied event keys a record remembers. The marketplace retries for at most three hours, a handful of
 /// times, so this bounds the record while still recognising every realistic retry.
 pub const HISTORY_LIMIT: usize = 64;
+
+/// The `refreshInstance` scene of a plain renewal.
+pub const RENEWAL: &str = "RENEWAL";
+
+/// Scenes that extend the subscription: a late retry of an older one must not move the expiry backwards. Any other
+/// scene (a cancellation of a renewal period, a change, one not yet documented) sets the expiry it carries.
+const EXTENDING_SCENES: [&str; 2] = [RENEWAL, "TRIAL_TO_FORMAL"];
 
 /// Schema version of [`InstanceRecord`], stored with each record so later versions can migrate.
 pub const RECORD_VERSION: u32 = 1;
@@ -118,6 +126,23 @@ pub struct PendingDelivery {
     pub body: String,
     /// Failed attempts so far.
     pub attempts: u32,
+    /// Earliest time (ms epoch) a background delivery tries again; the instance's own requests do not wait.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub next_try_ms: u64,
+    /// Why the last attempt failed (HTTP status or transport error; never a body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the event was given up on after too many attempts (dead-lettered), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_at_ms: Option<u64>,
+    /// Until when (ms epoch) a request that is sending the event right now holds it, so concurrent requests do not
+    /// all send it too; an expired lease (a request that died) is simply taken over.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leased_until_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Everything the handler keeps about one instance, stored as JSON under `{ns}/instance/{id}`.
@@ -157,13 +182,29 @@ pub struct InstanceRecord {
     /// Number of state changes applied; part of forwarded event ids.
     #[serde(default)]
     pub seq: u32,
-    /// Events not yet accepted by the backend.
+    /// Events not yet accepted by the backend, in the order they happened.
     #[serde(default)]
     pub outbox: Vec<PendingDelivery>,
+    /// Events given up on after too many failed attempts, for an operator to see (and re-drive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_letters: Vec<PendingDelivery>,
     /// Creation time (ms epoch).
     pub created_ms: u64,
     /// Last change (ms epoch).
     pub updated_ms: u64,
+    /// Tokens of the latest writes, which tell an update whether its own compare-and-swap went through
+    /// ([`crate::ports::atomic`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
+}
+
+impl crate::ports::atomic::Tokened for InstanceRecord {
+    fn write_tokens(&self) -> &[String] {
+        &self.writes
+    }
+    fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+        &mut self.writes
+    }
 }
 
 /// A marketplace request, reduced to what the lifecycle needs.
@@ -192,6 +233,9 @@ pub enum Event {
         expire_ms: u64,
         /// New product id, when the product changed.
         product_id: Option<String>,
+        /// Whether the renewal also ends a freeze. V1 has no unfreeze call, so a V1 renewal does; V2 sends
+        /// `updateInstanceStatus UNFREEZE` after a renewal in the freeze period and leaves this `false`.
+        unfreezes: bool,
     },
     /// `updateInstanceStatus FREEZE` / V1 `expireInstance`.
     Freeze,
@@ -220,7 +264,12 @@ impl Event {
     pub fn key(&self) -> Option<String> {
         match self {
             Event::Create { .. } => Some("create".to_owned()),
-            Event::Renew { order_id, .. } => Some(format!("renew/{order_id}")),
+            // A cancellation (`UNSUBSCRIBE_RENEWAL_PERIOD`) names the renewal order it cancels, so the scene is part
+            // of the key; plain renewals keep the short form.
+            Event::Renew { order_id, scene, .. } if scene.eq_ignore_ascii_case(RENEWAL) => {
+                Some(format!("renew/{order_id}"))
+            }
+            Event::Renew { order_id, scene, .. } => Some(format!("renew/{}/{order_id}", scene.to_ascii_uppercase())),
             Event::Upgrade { order_id, .. } => Some(format!("upgrade/{order_id}")),
             Event::Freeze | Event::Unfreeze | Event::Release { .. } => None,
         }
@@ -306,8 +355,10 @@ pub fn apply(
                     applied: Vec::new(),
                     seq: 0,
                     outbox: Vec::new(),
+                    dead_letters: Vec::new(),
                     created_ms: now_ms,
                     updated_ms: now_ms,
+                    writes: Vec::new(),
                 };
                 let forwarded = finish(&mut rec, event, mode, now_ms);
                 Transition { record: Some(rec), changed: true, outcome: Outcome::Done, forwarded }
@@ -339,8 +390,19 @@ pub fn apply(
 
     match event {
         Event::Create { .. } => return unchanged(rec),
-        Event::Renew { order_id, order_line_id, scene, expire_ms, product_id } => {
-            rec.expire_ms = Some(*expire_ms);
+        Event::Renew { order_id, order_line_id, scene, expire_ms, product_id, unfreezes } => {
+            let extends = EXTENDING_SCENES.iter().any(|s| scene.eq_ignore_ascii_case(s));
+            rec.expire_ms = Some(match rec.expire_ms {
+                Some(current) if extends => current.max(*expire_ms),
+                _ => *expire_ms,
+            });
+            if *unfreezes {
+                rec.status = match rec.status {
+                    Status::Frozen => Status::Active,
+                    Status::Pending { .. } => Status::Pending { frozen: false },
+                    ref other => other.clone(),
+                };
+            }
             if product_id.is_some() {
                 rec.product_id.clone_from(product_id);
             }
@@ -416,16 +478,32 @@ fn finish(rec: &mut InstanceRecord, event: &Event, mode: Provisioning, now_ms: u
     if mode == Provisioning::BuiltIn {
         return Vec::new();
     }
-    let id = event_id(&rec.instance_id, rec.seq, event.kind());
+    let id = event_id(&rec.instance_id, &event_identity(event, rec.seq));
     let body = backend_event_body(&id, rec, event, now_ms);
-    rec.outbox.push(PendingDelivery { id: id.clone(), kind: event.kind().to_owned(), body, attempts: 0 });
+    rec.outbox.push(PendingDelivery {
+        id: id.clone(),
+        kind: event.kind().to_owned(),
+        body,
+        attempts: 0,
+        next_try_ms: 0,
+        last_error: None,
+        dead_at_ms: None,
+        leased_until_ms: 0,
+    });
     vec![id]
 }
 
-/// The stable id of the `seq`-th event of an instance: concurrent duplicates compute the same id, so the seller's
-/// backend can deduplicate on `webhook-id`.
-pub fn event_id(instance_id: &str, seq: u32, kind: &str) -> String {
-    let name = format!("koogallery-edge/event/{instance_id}/{seq}/{kind}");
+/// What makes an event itself: its key when it has one (the creation, a renewal or upgrade order), else its kind
+/// and the record's sequence number after it (freeze, unfreeze and release are told apart by position only, and
+/// updates are serialised by compare-and-swap, so no two transitions share a sequence number).
+fn event_identity(event: &Event, seq: u32) -> String {
+    event.key().unwrap_or_else(|| format!("{}/{seq}", event.kind()))
+}
+
+/// The stable id of an event (`webhook-id`): a UUID v5 of the instance and the event's identity, the same on every
+/// delivery attempt and different for any two different events, so the backend can deduplicate on it.
+pub fn event_id(instance_id: &str, identity: &str) -> String {
+    let name = format!("koogallery-edge/event/{}:{instance_id}/{identity}", instance_id.len());
     format!("evt_{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).simple())
 }
 
@@ -497,7 +575,7 @@ mod tests {
         assert_eq!(rec.status, Status::Pending { frozen: false });
         assert_eq!(rec.outbox.len(), 1);
         assert_eq!(t.forwarded, vec![rec.outbox[0].id.clone()]);
-        assert_eq!(rec.outbox[0].id, event_id("i-1", 1, "instance.created"));
+        assert_eq!(rec.outbox[0].id, event_id("i-1", "create"));
     }
 
     #[test]
@@ -516,6 +594,7 @@ mod tests {
             scene: "RENEWAL".into(),
             expire_ms: 99,
             product_id: None,
+            unfreezes: false,
         };
         let first = apply(Some(created(Provisioning::BuiltIn)), "i-1", false, &renew, Provisioning::BuiltIn, 20);
         assert!(first.changed);
@@ -571,11 +650,82 @@ mod tests {
                 scene: "RENEWAL".into(),
                 expire_ms: i,
                 product_id: None,
+                unfreezes: false,
             };
             rec = apply(Some(rec), "i-1", false, &e, Provisioning::BuiltIn, i).record.expect("r");
         }
         assert_eq!(rec.applied.len(), HISTORY_LIMIT);
         assert!(rec.order_lines.len() <= HISTORY_LIMIT);
         assert_eq!(rec.order_lines[0].kind, "new");
+    }
+
+    fn renew(order: &str, scene: &str, expire_ms: u64, unfreezes: bool) -> Event {
+        Event::Renew {
+            order_id: order.into(),
+            order_line_id: None,
+            scene: scene.into(),
+            expire_ms,
+            product_id: None,
+            unfreezes,
+        }
+    }
+
+    #[test]
+    fn cancelling_a_renewal_is_not_taken_for_a_repeat_of_it() {
+        let rec = created(Provisioning::Forward);
+        let renewed = apply(Some(rec), "i-1", false, &renew("R1", "RENEWAL", 2_000, false), Provisioning::Forward, 20);
+        let rec = renewed.record.expect("r");
+        let cancel = renew("R1", "UNSUBSCRIBE_RENEWAL_PERIOD", 1_000, false);
+        let t = apply(Some(rec), "i-1", false, &cancel, Provisioning::Forward, 30);
+        assert!(t.changed, "the cancellation is applied");
+        let rec = t.record.expect("r");
+        assert_eq!(rec.expire_ms, Some(1_000), "a cancellation shortens the subscription");
+        assert_eq!(rec.outbox.last().map(|e| e.kind.as_str()), Some("instance.renewed"));
+        assert!(!apply(Some(rec), "i-1", false, &cancel, Provisioning::Forward, 40).changed, "its retry is not");
+    }
+
+    #[test]
+    fn a_late_older_renewal_does_not_move_the_expiry_back() {
+        let rec = created(Provisioning::BuiltIn);
+        let rec = apply(Some(rec), "i-1", false, &renew("R2", "RENEWAL", 3_000, false), Provisioning::BuiltIn, 20)
+            .record
+            .expect("r");
+        let late = apply(Some(rec), "i-1", false, &renew("R1", "RENEWAL", 2_000, false), Provisioning::BuiltIn, 30);
+        assert!(late.changed, "recorded as applied");
+        assert_eq!(late.record.expect("r").expire_ms, Some(3_000));
+    }
+
+    #[test]
+    fn a_renewal_that_unfreezes_ends_a_freeze_and_one_that_does_not_leaves_it() {
+        let rec = created(Provisioning::BuiltIn);
+        let frozen = apply(Some(rec), "i-1", false, &Event::Freeze, Provisioning::BuiltIn, 20).record.expect("r");
+        let v2 =
+            apply(Some(frozen.clone()), "i-1", false, &renew("R1", "RENEWAL", 9, false), Provisioning::BuiltIn, 30);
+        assert_eq!(v2.record.expect("r").status, Status::Frozen);
+        let v1 = apply(Some(frozen), "i-1", false, &renew("R1", "RENEWAL", 9, true), Provisioning::BuiltIn, 30);
+        assert_eq!(v1.record.expect("r").status, Status::Active);
+    }
+
+    #[test]
+    fn different_events_never_share_an_id_and_a_retry_keeps_its_id() {
+        let mut rec = created(Provisioning::Forward);
+        let events = [
+            renew("R1", "RENEWAL", 5, false),
+            renew("R2", "RENEWAL", 6, false),
+            Event::Freeze,
+            Event::Unfreeze,
+            Event::Freeze,
+            renew("R2", "UNSUBSCRIBE_RENEWAL_PERIOD", 5, false),
+            Event::Release { order_id: None },
+        ];
+        for (i, e) in events.iter().enumerate() {
+            rec = apply(Some(rec), "i-1", false, e, Provisioning::Forward, 100 + i as u64).record.expect("r");
+        }
+        let ids: std::collections::BTreeSet<&str> = rec.outbox.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), rec.outbox.len(), "{:?}", rec.outbox);
+        assert_eq!(rec.outbox.len(), events.len() + 1);
+        // The same renewal applied to a record that never saw it (another node's copy) gets the same id.
+        let other = apply(Some(created(Provisioning::Forward)), "i-1", false, &events[1], Provisioning::Forward, 7);
+        assert_eq!(other.record.expect("r").outbox[1].id, rec.outbox[2].id);
     }
 }

@@ -13,6 +13,7 @@ use koogallery_core::ports::{Backend, Clock, OsRandom, OutboundError, OutboundRe
 use koogallery_core::produce::{BackendTarget, Ctx, ProduceConfig, handle};
 use koogallery_core::signing::body_sign;
 use koogallery_core::signing::keys::{KeyRing, SecretKey};
+use koogallery_core::wire::time::{Precision, format_compact_utc};
 use serde_json::Value;
 
 const AK: &str = "1234567890abcdef1234567890abcdef";
@@ -32,6 +33,10 @@ type Delivery = (Vec<(String, String)>, Vec<u8>);
 #[derive(Default)]
 struct StubBackend {
     down: Cell<bool>,
+    /// Refuse (HTTP 503) events whose body contains this text.
+    refuse: RefCell<Option<String>>,
+    /// The time budget of every call.
+    timeouts: RefCell<Vec<u64>>,
     received: RefCell<Vec<Delivery>>,
     reply: RefCell<Vec<u8>>,
 }
@@ -42,9 +47,14 @@ impl Backend for StubBackend {
         _url: &str,
         headers: &[(String, String)],
         body: &[u8],
+        timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError> {
+        self.timeouts.borrow_mut().push(timeout_ms);
         if self.down.get() {
             return Err(OutboundError::Transport("connection refused".into()));
+        }
+        if self.refuse.borrow().as_deref().is_some_and(|t| String::from_utf8_lossy(body).contains(t)) {
+            return Ok(OutboundReply { status: 503, body: Vec::new() });
         }
         self.received.borrow_mut().push((headers.to_vec(), body.to_vec()));
         Ok(OutboundReply { status: 200, body: self.reply.borrow().clone() })
@@ -340,6 +350,7 @@ fn v1_new_instance_decrypts_contacts_and_encrypts_credentials() {
     let w = World::built_in();
     let cipher = CredentialCipher::new(&SecretKey::new(AK), AesBits::Aes256);
     let mobile = cipher.encrypt("13800000000", b"0123456789ABCDEF");
+    let stamp = format_compact_utc(T0, Precision::Millis17);
     let req = w.mp.v1(
         "/produce",
         &[
@@ -352,7 +363,7 @@ fn v1_new_instance_decrypts_contacts_and_encrypts_credentials() {
             ("skuCode", "sku-1"),
             ("mobilePhone", &mobile),
             ("testFlag", "1"),
-            ("timeStamp", "20200727073711903"),
+            ("timeStamp", &stamp),
         ],
     );
     let (v, _) = w.send(&req);
@@ -373,21 +384,21 @@ fn v1_new_instance_decrypts_contacts_and_encrypts_credentials() {
 
     let id = id.as_str().expect("id");
     for params in [
-        vec![("activity", "queryInstance"), ("instanceId", id), ("testFlag", "1"), ("timeStamp", "20200727073711903")],
+        vec![("activity", "queryInstance"), ("instanceId", id), ("testFlag", "1"), ("timeStamp", &stamp)],
         vec![
             ("activity", "refreshInstance"),
             ("instanceId", id),
             ("orderId", "R1"),
             ("expireTime", "20310101000000"),
             ("testFlag", "1"),
-            ("timeStamp", "20200727073711903"),
+            ("timeStamp", &stamp),
         ],
         vec![
             ("activity", "expireInstance"),
             ("instanceId", id),
             ("orderId", "CS1906666666ABCDE"),
             ("testFlag", "1"),
-            ("timeStamp", "20200727073711903"),
+            ("timeStamp", &stamp),
         ],
         vec![
             ("activity", "upgrade"),
@@ -396,17 +407,150 @@ fn v1_new_instance_decrypts_contacts_and_encrypts_credentials() {
             ("productId", "p2"),
             ("skuCode", "s2"),
             ("testFlag", "1"),
-            ("timeStamp", "20200727073711903"),
+            ("timeStamp", &stamp),
         ],
         vec![
             ("activity", "releaseInstance"),
             ("instanceId", id),
             ("orderId", "CS1906666666ABCDE"),
             ("testFlag", "1"),
-            ("timeStamp", "20200727073711903"),
+            ("timeStamp", &stamp),
         ],
     ] {
         let (v, _) = w.send(&w.mp.v1("/produce", &params));
         assert_eq!(code(&v), "000000", "{params:?}");
     }
+}
+
+const ADMIN: &str = "operator-token-1";
+
+impl World {
+    fn forward_with_admin() -> Self {
+        let mut w = Self::forward();
+        w.cfg.admin_token = Some(SecretKey::new(ADMIN));
+        w
+    }
+
+    fn admin(&self, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+        let req = Inbound {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers: token.map(|t| vec![("authorization".to_owned(), format!("Bearer {t}"))]).unwrap_or_default(),
+            body: Vec::new(),
+        };
+        let ctx = Ctx { store: &self.store, backend: &self.backend, clock: &self.clock, random: &OsRandom };
+        let handled = pollster::block_on(handle(&req, &self.cfg, &ctx));
+        (handled.response.status, serde_json::from_slice(&handled.response.body).unwrap_or(Value::Null))
+    }
+
+    fn kinds_received(&self) -> Vec<String> {
+        self.backend
+            .received
+            .borrow()
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_slice::<Value>(b).ok()?["type"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn record(&self, id: &str) -> Value {
+        let bytes = self.store.snapshot().get(&format!("live/instance/{id}")).cloned().unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+}
+
+#[test]
+fn an_event_of_a_quiet_instance_reaches_the_backend_through_the_drain_route() {
+    let w = World::forward_with_admin();
+    let id = w.new_instance("CSQ", "CSQ-1", "b1", "0")["instanceId"].as_str().unwrap_or("").to_owned();
+    w.backend.down.set(true);
+    let freeze = serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE"});
+    assert_eq!(code(&w.v2(freeze)), "000000", "the marketplace is told the freeze happened");
+    // The marketplace never calls about this instance again. The operator sees the event waiting, with why.
+    let (status, listing) = w.admin("GET", "/produce/outbox", Some(ADMIN));
+    assert_eq!(status, 200);
+    assert_eq!(listing["waiting"][0]["type"], "instance.frozen", "{listing}");
+    assert_eq!(listing["waiting"][0]["attempts"], 1);
+    assert!(listing["waiting"][0]["lastError"].as_str().unwrap_or("").contains("connection refused"), "{listing}");
+    assert!(!listing.to_string().contains("\"data\""), "bodies are not listed");
+    // Not due yet: a drain right away waits for the back-off.
+    w.backend.down.set(false);
+    let (_, report) = w.admin("POST", "/produce/outbox/drain", Some(ADMIN));
+    assert_eq!(report["delivered"], 0, "{report}");
+    // A scheduler's drain after the back-off delivers it.
+    w.clock.0.set(w.clock.0.get() + 5_000);
+    let (status, report) = w.admin("POST", "/produce/outbox/drain", Some(ADMIN));
+    assert_eq!((status, report["delivered"].clone()), (200, serde_json::json!(1)), "{report}");
+    assert_eq!(w.kinds_received(), ["instance.created", "instance.frozen"]);
+    assert_eq!(w.record(&id)["outbox"], serde_json::json!([]));
+    let (_, listing) = w.admin("GET", "/produce/outbox", Some(ADMIN));
+    assert_eq!(listing, serde_json::json!({"waiting": [], "deadLettered": []}));
+    assert!(!w.store.snapshot().get("outbox/due").is_some_and(|v| String::from_utf8_lossy(v).contains(&id)));
+}
+
+#[test]
+fn any_later_request_delivers_due_events_of_other_instances() {
+    let w = World::forward();
+    let id = w.new_instance("CSQ", "CSQ-1", "b1", "0")["instanceId"].as_str().unwrap_or("").to_owned();
+    w.backend.down.set(true);
+    let release = serde_json::json!({"activity":"releaseInstance","instanceId":id});
+    assert_eq!(code(&w.v2(release)), "000000");
+    w.backend.down.set(false);
+    w.clock.0.set(w.clock.0.get() + 5_000);
+    // A purchase of something else: its own event and, in the background, the waiting release.
+    w.new_instance("CSOTHER", "CSOTHER-1", "b2", "0");
+    assert_eq!(w.kinds_received(), ["instance.created", "instance.created", "instance.released"]);
+    assert_eq!(w.record(&id)["outbox"], serde_json::json!([]));
+}
+
+#[test]
+fn a_dead_lettered_event_stops_blocking_its_instance_and_can_be_redriven() {
+    let mut w = World::forward_with_admin();
+    w.cfg.outbox_max_attempts = 2;
+    let id = w.new_instance("CSD", "CSD-1", "b1", "0")["instanceId"].as_str().unwrap_or("").to_owned();
+    *w.backend.refuse.borrow_mut() = Some("instance.renewed".into());
+    let renew = serde_json::json!({"activity":"refreshInstance","scene":"RENEWAL","orderId":"R1","orderLineId":"R1-1",
+        "instanceId":id,"expireTime":"20301124023618"});
+    assert_eq!(code(&w.v2(renew)), "000000");
+    // The freeze waits behind the renewal; the renewal's second failure dead-letters it and the freeze goes.
+    let freeze = serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE"});
+    assert_eq!(code(&w.v2(freeze)), "000000");
+    assert_eq!(w.kinds_received(), ["instance.created", "instance.frozen"]);
+    let (_, listing) = w.admin("GET", "/produce/outbox", Some(ADMIN));
+    assert_eq!(listing["waiting"], serde_json::json!([]), "{listing}");
+    assert_eq!(listing["deadLettered"][0]["type"], "instance.renewed", "{listing}");
+    assert_eq!(listing["deadLettered"][0]["lastError"], "HTTP 503");
+    // The backend is fixed; the operator re-drives.
+    *w.backend.refuse.borrow_mut() = None;
+    let (status, report) = w.admin("POST", "/produce/outbox/redrive", Some(ADMIN));
+    assert_eq!((status, report["requeued"].clone(), report["delivered"].clone()), (200, 1.into(), 1.into()));
+    assert_eq!(w.kinds_received(), ["instance.created", "instance.frozen", "instance.renewed"]);
+    let rec = w.record(&id);
+    assert_eq!((rec["outbox"].clone(), rec.get("deadLetters")), (serde_json::json!([]), None), "{rec}");
+}
+
+#[test]
+fn operator_routes_need_the_configured_token() {
+    let w = World::forward();
+    let (status, body) = w.admin("POST", "/produce/outbox/drain", Some(ADMIN));
+    assert_eq!((status, body["error"].as_str()), (503, Some("not configured: set admin_token")));
+    let w = World::forward_with_admin();
+    for token in [None, Some("operator-token-2"), Some("")] {
+        let (status, body) = w.admin("GET", "/produce/outbox", token);
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert!(!body.to_string().contains(ADMIN));
+    }
+}
+
+#[test]
+fn a_slow_backend_is_cut_off_by_the_request_deadline() {
+    // The per-call budget passed to the backend never exceeds what is left of the deadline.
+    let mut w = World::forward();
+    w.cfg.request_deadline_ms = 1_000;
+    if let Some(b) = w.cfg.backend.as_mut() {
+        b.timeout_ms = 60_000;
+    }
+    w.new_instance("CSS", "CSS-1", "b1", "0");
+    let seen = w.backend.timeouts.borrow();
+    assert!(!seen.is_empty() && seen.iter().all(|t| *t <= 900), "{seen:?}");
 }

@@ -22,7 +22,7 @@ use futures_util::future::{Either, select};
 use http_body_util::{BodyExt, Full, Limited};
 use koogallery_core::http::{Inbound, MAX_BODY_BYTES, Outbound};
 use koogallery_core::ports::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
-use koogallery_core::ports::{Store, StoreError};
+use koogallery_core::ports::{Store, StoreError, Swap};
 use koogallery_core::produce::{self, Ctx, ProduceConfig};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -78,17 +78,17 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
             return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
         }
     };
-    let store = match KvStore::open_default().await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("produce: {e}");
-            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "key-value store unavailable");
-        }
-    };
-    let backend = SpinBackend { timeout: Duration::from_millis(cfg.backend.as_ref().map_or(2_000, |b| b.timeout_ms)) };
-    let ctx = Ctx { store: &store, backend: &backend, clock: &SystemClock, random: &OsRandom };
+    let store = KvStore::open_default().await;
+    if let Some(e) = store.open_error() {
+        eprintln!("produce: key-value store unavailable: {e}");
+    }
+    let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
     let handled = produce::handle(&inbound, &cfg, &ctx).await;
-    eprintln!("produce: {} {route} {} in {:?}", inbound.method, handled.summary, started.elapsed());
+    let conflicts = match store.conflicts() {
+        0 => String::new(),
+        n => format!(" cas_conflicts={n}"),
+    };
+    eprintln!("produce: {} {route} {}{conflicts} in {:?}", inbound.method, handled.summary, started.elapsed());
     response(handled.response)
 }
 
@@ -175,16 +175,46 @@ impl Variables {
     }
 }
 
-/// The `default` Spin key-value store as a core [`Store`].
-pub struct KvStore(spin_sdk::key_value::Store);
+/// The `default` Spin key-value store as a core [`Store`]: plain reads and writes through `spin:key-value`,
+/// compare-and-swap through `wasi:keyvalue/atomics@0.2.0-draft2` (Spin backs both with the same store).
+///
+/// A store that cannot be opened still answers, with an error on every operation, so the handler replies with a
+/// signed `000005` and the marketplace retries.
+pub struct KvStore {
+    opened: Result<(spin_sdk::key_value::Store, wasi_kv::store::Bucket), StoreError>,
+    conflicts: std::cell::Cell<u32>,
+}
+
+use spin_sdk::experimental::wasi::keyvalue as wasi_kv;
 
 impl KvStore {
-    /// Opens the component's `default` store.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the host refuses (the label is not in `key_value_stores`).
-    pub async fn open_default() -> Result<Self, StoreError> {
-        spin_sdk::key_value::Store::open_default().await.map(Self).map_err(kv_error)
+    /// Opens the component's `default` store through both interfaces.
+    pub async fn open_default() -> Self {
+        let spin = spin_sdk::key_value::Store::open_default().await.map_err(kv_error);
+        let bucket = wasi_kv::store::open("default").map_err(wasi_error);
+        let opened = match (spin, bucket) {
+            (Ok(s), Ok(b)) => Ok((s, b)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        Self { opened, conflicts: std::cell::Cell::new(0) }
+    }
+
+    /// Why the store could not be opened, if it could not.
+    pub fn open_error(&self) -> Option<&StoreError> {
+        self.opened.as_ref().err()
+    }
+
+    /// How many compare-and-swap conflicts this request met (retried by the handler), for the log line.
+    pub fn conflicts(&self) -> u32 {
+        self.conflicts.get()
+    }
+
+    fn spin(&self) -> Result<&spin_sdk::key_value::Store, StoreError> {
+        self.opened.as_ref().map(|(s, _)| s).map_err(Clone::clone)
+    }
+
+    fn bucket(&self) -> Result<&wasi_kv::store::Bucket, StoreError> {
+        self.opened.as_ref().map(|(_, b)| b).map_err(Clone::clone)
     }
 }
 
@@ -192,26 +222,54 @@ fn kv_error(e: spin_sdk::key_value::Error) -> StoreError {
     StoreError(format!("{e:?}"))
 }
 
+fn wasi_error(e: wasi_kv::store::Error) -> StoreError {
+    StoreError(format!("{e:?}"))
+}
+
 impl Store for KvStore {
+    type Cas = wasi_kv::atomics::Cas;
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(key).await.map_err(kv_error)
+        self.spin()?.get(key).await.map_err(kv_error)
     }
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.0.set(key, value).await.map_err(kv_error)
+        self.spin()?.set(key, value).await.map_err(kv_error)
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).await.map_err(kv_error)
+        self.spin()?.delete(key).await.map_err(kv_error)
+    }
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
+        self.spin()?.get_keys().await.collect().await.map_err(kv_error)
+    }
+    async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreError> {
+        let cas = wasi_kv::atomics::Cas::new(self.bucket()?, key).map_err(wasi_error)?;
+        let current = cas.current().map_err(wasi_error)?;
+        Ok((current, cas))
+    }
+    async fn swap(&self, cas: Self::Cas, value: &[u8]) -> Result<Swap<Self::Cas>, StoreError> {
+        match wasi_kv::atomics::swap(cas, value) {
+            Ok(()) => Ok(Swap::Written),
+            Err(wasi_kv::atomics::CasError::CasFailed(cas)) => {
+                self.conflicts.set(self.conflicts.get().saturating_add(1));
+                let current = cas.current().map_err(wasi_error)?;
+                Ok(Swap::Conflict { current, cas })
+            }
+            Err(wasi_kv::atomics::CasError::StoreError(e)) => Err(wasi_error(e)),
+        }
     }
 }
 
-/// Outbound HTTP through Spin (`wasi:http/client`), with a time budget per call.
-pub struct SpinBackend {
-    /// Longest wait for one call.
-    pub timeout: Duration,
-}
+/// Outbound HTTP through Spin (`wasi:http/client`); each call waits at most the time core gives it.
+pub struct SpinBackend;
 
 impl Backend for SpinBackend {
-    async fn post(&self, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<OutboundReply, OutboundError> {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<OutboundReply, OutboundError> {
         let mut builder = http::Request::post(url);
         for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")) {
             builder = builder.header(k.as_str(), v.as_str());
@@ -234,7 +292,7 @@ impl Backend for SpinBackend {
                 .unwrap_or_default();
             Ok(OutboundReply { status, body })
         };
-        let timer = spin_sdk::time::sleep(self.timeout);
+        let timer = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
         match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(OutboundError::Timeout),

@@ -17,6 +17,12 @@
 //! | `/kv/keys[?label=L]` | `Store::get_keys` | 200 sorted keys, one per line |
 //! | `/kv/open?label=L` | `Store::open` only | 200 `opened` |
 //! | `/kv/incr?key=K` | get, parse as integer (missing = 0), add one, set | 200 new value |
+//! | `/wkv/open?label=L` | `wasi:keyvalue/store` `open` only | 200 `opened` |
+//! | `/wkv/get?key=K` | `bucket.get` | 200 value, 404 `missing` |
+//! | `/wkv/set?key=K` | `bucket.set` with the request body | 200 `ok` |
+//! | `/wkv/keys` | `bucket.list-keys(none)` | 200 sorted keys, one per line, then `cursor=<c or none>` |
+//! | `/wkv/increment?key=K&delta=D` | `wasi:keyvalue/atomics` `increment` | 200 new value |
+//! | `/wkv/swap?key=K[&interfere=V]` | `cas.new`, then (with `interfere`) `bucket.set(K, V)`, then `swap` with the body | 200 `swapped was=<current>`, 409 `cas-failed current=<fresh current>` |
 //! | `/var?name=N` | `variables::get` | 200 value |
 //! | `/out?url=U[&method=M]` | outbound request (body forwarded) | 200 `status=<code>\n<body>` |
 //! | `/time` | `SystemTime::now()` | 200 milliseconds since the epoch |
@@ -24,9 +30,11 @@
 //! | `/echo` | echo the body; `x-echo-<name>` request headers come back as `<name>` response headers, the raw query as `x-query`, the method as `x-method` | 200 |
 //! | anything else | identify the component | 200 `component=<component_name variable> path-info=<..>` |
 //!
-//! Failures are answered, never trapped: a key-value error is `500 kv error: <kind>`, a variables error
+//! Failures are answered, never trapped: a key-value error (either interface) is `500 kv error: <kind>`, a variables error
 //! `500 variable error: <kind>`, an outbound error `502 outbound error: <ErrorCode debug>`.
 
+use spin_sdk::experimental::wasi::keyvalue::atomics as wkv_atomics;
+use spin_sdk::experimental::wasi::keyvalue::store as wkv;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, IntoResponse, Method, Request, StatusCode};
 use spin_sdk::key_value::{Error as KvError, Store};
@@ -55,6 +63,12 @@ async fn handle(req: Request) -> impl IntoResponse {
         "/kv/keys" => kv_keys(&q).await,
         "/kv/open" => kv_open(&q).await,
         "/kv/incr" => kv_incr(&q).await,
+        "/wkv/open" => wkv_open(&q),
+        "/wkv/get" => wkv_get(&q),
+        "/wkv/set" => wkv_set(&q, &body),
+        "/wkv/keys" => wkv_keys(&q),
+        "/wkv/increment" => wkv_increment(&q),
+        "/wkv/swap" => wkv_swap(&q, &body),
         "/var" => var(&q).await,
         "/out" => outbound(&q, body).await,
         "/time" => time(),
@@ -168,6 +182,92 @@ async fn kv_incr(q: &Query) -> Answer {
         Ok(text(StatusCode::OK, next))
     };
     run.await.unwrap_or_else(|e| e)
+}
+
+/// The `wasi:keyvalue` error as the kebab-case name of its WIT variant (same answers as [`kv_error`]).
+fn wkv_error(e: wkv::Error) -> Answer {
+    let kind = match e {
+        wkv::Error::NoSuchStore => "no-such-store".to_owned(),
+        wkv::Error::AccessDenied => "access-denied".to_owned(),
+        wkv::Error::Other(msg) => format!("other: {msg}"),
+    };
+    text(StatusCode::INTERNAL_SERVER_ERROR, format!("kv error: {kind}"))
+}
+
+/// Opens the `wasi:keyvalue` bucket named by `label` (default `default`).
+fn wkv_bucket(q: &Query) -> Result<wkv::Bucket, Answer> {
+    wkv::open(q.get("label").unwrap_or("default")).map_err(wkv_error)
+}
+
+/// A value as text for an answer (`none` when absent).
+fn shown(value: Option<Vec<u8>>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| String::from_utf8_lossy(&v).into_owned())
+}
+
+fn wkv_open(q: &Query) -> Answer {
+    match wkv_bucket(q) {
+        Ok(_) => text(StatusCode::OK, "opened"),
+        Err(e) => e,
+    }
+}
+
+fn wkv_get(q: &Query) -> Answer {
+    let run = || match wkv_bucket(q)?.get(key(q)?).map_err(wkv_error)? {
+        Some(v) => Ok(text(StatusCode::OK, v)),
+        None => Ok(text(StatusCode::NOT_FOUND, "missing")),
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+fn wkv_set(q: &Query, body: &[u8]) -> Answer {
+    let run = || {
+        wkv_bucket(q)?.set(key(q)?, body).map_err(wkv_error)?;
+        Ok(text(StatusCode::OK, "ok"))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+fn wkv_keys(q: &Query) -> Answer {
+    let run = || {
+        let mut page = wkv_bucket(q)?.list_keys(None).map_err(wkv_error)?;
+        page.keys.sort();
+        page.keys.push(format!("cursor={}", page.cursor.as_deref().unwrap_or("none")));
+        Ok(text(StatusCode::OK, page.keys.join("\n")))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+fn wkv_increment(q: &Query) -> Answer {
+    let run = || {
+        let Some(delta) = q.get("delta").and_then(|d| d.parse().ok()) else {
+            return Err(text(StatusCode::BAD_REQUEST, "missing or bad delta parameter"));
+        };
+        let n = wkv_atomics::increment(&wkv_bucket(q)?, key(q)?, delta).map_err(wkv_error)?;
+        Ok(text(StatusCode::OK, n.to_string()))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+/// One compare-and-swap; `interfere` writes the key between reading and swapping, so the swap must lose.
+fn wkv_swap(q: &Query, body: &[u8]) -> Answer {
+    let run = || {
+        let bucket = wkv_bucket(q)?;
+        let key = key(q)?;
+        let cas = wkv_atomics::Cas::new(&bucket, key).map_err(wkv_error)?;
+        let was = shown(cas.current().map_err(wkv_error)?);
+        if let Some(v) = q.get("interfere") {
+            bucket.set(key, v.as_bytes()).map_err(wkv_error)?;
+        }
+        match wkv_atomics::swap(cas, body) {
+            Ok(()) => Ok(text(StatusCode::OK, format!("swapped was={was}"))),
+            Err(wkv_atomics::CasError::CasFailed(fresh)) => {
+                let current = shown(fresh.current().map_err(wkv_error)?);
+                Ok(text(StatusCode::CONFLICT, format!("cas-failed current={current}")))
+            }
+            Err(wkv_atomics::CasError::StoreError(e)) => Err(wkv_error(e)),
+        }
+    };
+    run().unwrap_or_else(|e| e)
 }
 
 async fn var(q: &Query) -> Answer {

@@ -30,6 +30,7 @@ pub(super) struct AppInner {
     pub(super) request_timeout: Duration,
     pub(super) missing_variables: Vec<String>,
     pub(super) variable_sources: BTreeMap<String, Option<VariableSource>>,
+    pub(super) cas_conflicts: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A built application. Cheap to clone; clones share everything.
@@ -62,6 +63,12 @@ impl App {
     /// The inspectable in-memory store behind `label`, if that label is memory-backed.
     pub fn memory_kv(&self, label: &str) -> Option<MemoryKv> {
         self.inner.memory.get(label).cloned()
+    }
+
+    /// How many `wasi:keyvalue/atomics` swaps were answered `cas-failed` so far (by every component): the
+    /// compare-and-swap conflicts the components met and retried.
+    pub fn cas_conflicts(&self) -> usize {
+        self.inner.cas_conflicts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Outbound calls made by all components so far.

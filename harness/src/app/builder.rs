@@ -95,6 +95,7 @@ pub struct AppBuilder {
     max_concurrency: u32,
     request_timeout: Duration,
     compile_cache: bool,
+    spin_redis_swap_defect: bool,
 }
 
 impl AppBuilder {
@@ -118,6 +119,7 @@ impl AppBuilder {
             max_concurrency: 128,
             request_timeout: Duration::from_secs(60),
             compile_cache: false,
+            spin_redis_swap_defect: false,
         }
     }
 
@@ -232,6 +234,15 @@ impl AppBuilder {
         self
     }
 
+    /// Behaves like Spin 4.1.0-pre0 on Redis, whose `wasi:keyvalue/atomics` `swap` runs `MULTI`/`SET`/`EXEC` and
+    /// then an `UNWATCH <key>` that Redis rejects, so every swap reports `cas-failed` even when its write went
+    /// through. When on, every `swap` (on any store, so tests need no Redis) does its real compare-and-set and then
+    /// answers `cas-failed` with a fresh `cas` whatever the outcome; components must survive that. Off by default.
+    pub fn spin_redis_swap_defect(mut self, yes: bool) -> Self {
+        self.spin_redis_swap_defect = yes;
+        self
+    }
+
     /// Validates the configuration, compiles every routed component once and pre-instantiates it.
     ///
     /// Checks run before anything is compiled: manifest, component files, variables, runtime config, stores,
@@ -284,6 +295,7 @@ impl AppBuilder {
 
         let routed: BTreeSet<&str> = manifest.triggers.iter().map(|t| t.component.as_str()).collect();
         let mut components = BTreeMap::new();
+        let cas_conflicts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for id in routed {
             let Some(c) = manifest.components.get(id) else { continue };
             let mut entries = Vec::new();
@@ -316,6 +328,8 @@ impl AppBuilder {
                 kv_labels: c.key_value_stores.iter().cloned().collect(),
                 stores: Arc::clone(&stores),
                 variables,
+                spin_redis_swap_defect: self.spin_redis_swap_defect,
+                cas_conflicts: Arc::clone(&cas_conflicts),
             };
             components.insert(
                 id.to_owned(),
@@ -336,6 +350,7 @@ impl AppBuilder {
             manifest.variables.keys().map(|name| (name.clone(), resolver.source(name))).collect::<BTreeMap<_, _>>();
         Ok(App {
             inner: Arc::new(AppInner {
+                cas_conflicts,
                 engine,
                 router,
                 components,

@@ -37,6 +37,16 @@ pub struct UpCommand {
     /// Do not use wasmtime's on-disk compilation cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Behave like Spin 4.1.0-pre0 on Redis: every `wasi:keyvalue/atomics` `swap` does its compare-and-set, then
+    /// answers `cas-failed` (with a fresh `cas`) even when the write went through. Applies to every store.
+    ///
+    /// That Spin build ends a Redis swap with an `UNWATCH <key>` that Redis rejects; components must survive it.
+    #[arg(
+        long,
+        env = "HARNESS_SPIN_REDIS_SWAP_DEFECT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub spin_redis_swap_defect: bool,
 }
 
 impl UpCommand {
@@ -55,7 +65,8 @@ impl UpCommand {
                 .default_store_file(true)
                 .guest_stdio(true)
                 .max_concurrency(self.max_concurrency)
-                .compile_cache(!self.no_cache);
+                .compile_cache(!self.no_cache)
+                .spin_redis_swap_defect(self.spin_redis_swap_defect);
             if let Some(dir) = &self.state_dir {
                 builder = builder.state_dir(dir);
             }
@@ -70,6 +81,9 @@ impl UpCommand {
 
             for (label, backend) in app.store_descriptions() {
                 tracing::info!(label = %label, backend = %backend, "key-value store");
+            }
+            if self.spin_redis_swap_defect {
+                tracing::warn!("emulating Spin 4.1.0-pre0's Redis defect: every wasi:keyvalue swap answers cas-failed");
             }
             for (name, source) in app.variable_sources() {
                 let source = source.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}").to_lowercase());

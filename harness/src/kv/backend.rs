@@ -15,8 +15,12 @@ pub enum KvOp {
     Delete,
     /// `store.exists`
     Exists,
-    /// `store.get-keys`
+    /// `store.get-keys` (and `wasi:keyvalue` `bucket.list-keys`)
     GetKeys,
+    /// `wasi:keyvalue/atomics` `swap`: [`KvBackend::swap_if`]
+    Swap,
+    /// `wasi:keyvalue/atomics` `increment`: [`KvBackend::increment`]
+    Increment,
 }
 
 impl fmt::Display for KvOp {
@@ -27,6 +31,8 @@ impl fmt::Display for KvOp {
             Self::Delete => "delete",
             Self::Exists => "exists",
             Self::GetKeys => "get-keys",
+            Self::Swap => "swap",
+            Self::Increment => "increment",
         })
     }
 }
@@ -52,12 +58,39 @@ pub enum KvError {
     /// Redis failed (connection, protocol or command error).
     #[error("redis: {0}")]
     Redis(String),
+    /// `increment` found a value that is not the canonical decimal text of an `i64` (what `INCRBY` accepts: no `+`,
+    /// no leading zeros, no spaces); Redis's `INCRBY` wording.
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
+    /// `increment` would leave the `i64` range; Redis's `INCRBY` wording.
+    #[error("increment or decrement would overflow")]
+    IncrementOverflow,
+}
+
+/// Reads a counter as `increment` stores it: the canonical decimal text of an `i64` (what Redis `INCRBY` accepts —
+/// no sign `+`, no leading zeros, no spaces), so every backend agrees on which values count.
+///
+/// # Errors
+/// [`KvError::NotAnInteger`] for anything else.
+pub(crate) fn parse_counter(value: &[u8]) -> Result<i64, KvError> {
+    let text = std::str::from_utf8(value).map_err(|_| KvError::NotAnInteger)?;
+    let n: i64 = text.parse().map_err(|_| KvError::NotAnInteger)?;
+    if n.to_string() == text { Ok(n) } else { Err(KvError::NotAnInteger) }
+}
+
+/// The counter after adding `delta` to `current` (absent = 0), as stored text and as a number.
+///
+/// # Errors
+/// [`KvError::NotAnInteger`] if `current` is not a counter, [`KvError::IncrementOverflow`] if the sum overflows.
+pub(crate) fn incremented(current: Option<&[u8]>, delta: i64) -> Result<i64, KvError> {
+    let base = current.map_or(Ok(0), parse_counter)?;
+    base.checked_add(delta).ok_or(KvError::IncrementOverflow)
 }
 
 /// A key-value store: one label's data.
 ///
 /// Implementations must be safe to share between concurrent requests; each method is one atomic operation (the
-/// WIT has no transactions).
+/// WIT has no transactions), also between processes sharing one backend (several harness nodes on one Redis).
 #[async_trait]
 pub trait KvBackend: Send + Sync + fmt::Debug + 'static {
     /// The value of `key`, if present.
@@ -70,4 +103,34 @@ pub trait KvBackend: Send + Sync + fmt::Debug + 'static {
     async fn exists(&self, key: &str) -> Result<bool, KvError>;
     /// All keys, in no particular order.
     async fn get_keys(&self) -> Result<Vec<String>, KvError>;
+    /// Compare-and-swap by value, as one atomic operation: if the value of `key` equals `expected` (`None`: the key
+    /// is absent), sets it to `value` and returns `true`; otherwise changes nothing and returns `false`.
+    ///
+    /// This is what `wasi:keyvalue/atomics` `swap` needs: the guest's `cas` handle holds the value it read.
+    async fn swap_if(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, KvError>;
+    /// Adds `delta` to the counter at `key` (absent: 0) as one atomic operation and returns the new value. The
+    /// counter is stored as the decimal text of an `i64`, as Spin's Redis store does with `INCRBY`.
+    ///
+    /// # Errors
+    /// Besides backend failures, [`KvError::NotAnInteger`] when the present value is not a counter and
+    /// [`KvError::IncrementOverflow`]; in both cases nothing changes.
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_canonical_i64_text_as_redis_reads_them() {
+        for (text, n) in [("0", 0), ("42", 42), ("-7", -7), ("9223372036854775807", i64::MAX)] {
+            assert_eq!(parse_counter(text.as_bytes()).ok(), Some(n), "{text}");
+        }
+        for bad in ["", "+1", "01", "-0", " 1", "1\n", "1e3", "9223372036854775808", "٣"] {
+            assert!(matches!(parse_counter(bad.as_bytes()), Err(KvError::NotAnInteger)), "{bad:?}");
+        }
+        assert_eq!(incremented(None, -3).ok(), Some(-3));
+        assert!(matches!(incremented(Some(b"9223372036854775807"), 1), Err(KvError::IncrementOverflow)));
+        assert!(matches!(incremented(Some(b"x"), 0), Err(KvError::NotAnInteger)));
+    }
 }

@@ -1,6 +1,6 @@
 //! The embedded file backend (`type = "spin"`), on redb: state that survives restarts of `harness up`.
 
-use super::backend::{KvBackend, KvError};
+use super::backend::{KvBackend, KvError, incremented};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -105,6 +105,54 @@ impl KvBackend for FileKv {
 
     async fn exists(&self, key: &str) -> Result<bool, KvError> {
         Ok(self.get(key).await?.is_some())
+    }
+
+    async fn swap_if(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, KvError> {
+        let (key, expected, value) = (key.to_owned(), expected.map(<[u8]>::to_vec), value.to_vec());
+        // One write transaction: redb admits one writer at a time, so nothing changes between read and write.
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(s)?;
+            let swapped = {
+                let mut table = txn.open_table(TABLE).map_err(s)?;
+                let current = table.get(key.as_str()).map_err(s)?.map(|v| v.value().to_vec());
+                let equal = current == expected;
+                if equal {
+                    table.insert(key.as_str(), value.as_slice()).map_err(s)?;
+                }
+                equal
+            };
+            if swapped {
+                txn.commit().map_err(s)?
+            } else {
+                txn.abort().map_err(s)?
+            }
+            Ok(swapped)
+        })
+        .await
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let key = key.to_owned();
+        // A counter error is not a file error: it comes out of the worker as it is, after the transaction aborts.
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(s)?;
+            let outcome = {
+                let mut table = txn.open_table(TABLE).map_err(s)?;
+                let current = table.get(key.as_str()).map_err(s)?.map(|v| v.value().to_vec());
+                let outcome = incremented(current.as_deref(), delta);
+                if let Ok(n) = &outcome {
+                    table.insert(key.as_str(), n.to_string().as_bytes()).map_err(s)?;
+                }
+                outcome
+            };
+            if outcome.is_ok() {
+                txn.commit().map_err(s)?
+            } else {
+                txn.abort().map_err(s)?
+            }
+            Ok(outcome)
+        })
+        .await?
     }
 
     async fn get_keys(&self) -> Result<Vec<String>, KvError> {

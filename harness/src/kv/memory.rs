@@ -1,6 +1,6 @@
 //! The in-memory backend: what tests seed, inspect, and break on purpose.
 
-use super::backend::{KvBackend, KvError, KvOp};
+use super::backend::{KvBackend, KvError, KvOp, incremented};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -174,6 +174,24 @@ impl KvBackend for MemoryKv {
         let mut inner = self.lock();
         self.enter(&mut inner, KvOp::GetKeys, None)?;
         Ok(inner.data.keys().cloned().collect())
+    }
+
+    async fn swap_if(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, KvError> {
+        let mut inner = self.lock();
+        self.enter(&mut inner, KvOp::Swap, Some(key))?;
+        if inner.data.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        inner.data.insert(key.to_owned(), value.to_vec());
+        Ok(true)
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let mut inner = self.lock();
+        self.enter(&mut inner, KvOp::Increment, Some(key))?;
+        let n = incremented(inner.data.get(key).map(Vec::as_slice), delta)?;
+        inner.data.insert(key.to_owned(), n.to_string().into_bytes());
+        Ok(n)
     }
 }
 

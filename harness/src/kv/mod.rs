@@ -1,6 +1,6 @@
-//! Key-value backends behind `spin:key-value@3.0.0`.
+//! Key-value backends behind `spin:key-value@3.0.0` and `wasi:keyvalue/{store,atomics}@0.2.0-draft2`.
 //!
-//! Every store label a component opens maps to one [`KvBackend`]. Which backend is chosen by `type` in
+//! Every store label a component opens, through either interface, maps to one [`KvBackend`]. Which backend is chosen by `type` in
 //! `runtime-config.toml`, as Spin reads it (see [`crate::runtime_config`]):
 //!
 //! | `type` | backend | notes |
@@ -12,7 +12,8 @@
 //! Without a runtime config, `harness up` backs the `default` label with a file store in its state directory
 //! (`--state-dir`, default `<manifest dir>/.spin/`), so state survives restarts.
 //!
-//! Backend errors reach the guest as `error::other(<message>)`; the label checks (`access-denied`,
+//! Backend errors reach the guest as `error::other(<message>)` (from `swap`: `store-error(other(<message>))`); the
+//! label checks (`access-denied`,
 //! `no-such-store`) happen before a backend is involved.
 
 mod backend;

@@ -29,6 +29,23 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
+/// `swap_if` as one script, so Redis runs the compare and the write with nothing in between (a script is atomic,
+/// also against other clients: several harness nodes on one Redis).
+///
+/// `KEYS[1]` the key; `ARGV[1]` `"1"` if a value is expected, `"0"` if the key is expected absent; `ARGV[2]` the
+/// expected value (ignored when absent); `ARGV[3]` the new value. Returns 1 if it wrote, 0 if not. Lua strings are
+/// binary-safe, and `GET` of an absent key is `false`.
+const SWAP_IF_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current ~= false then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+";
+
 fn redis_err(e: redis::RedisError) -> KvError {
     KvError::Redis(e.to_string())
 }
@@ -93,6 +110,30 @@ impl KvBackend for RedisKv {
     async fn get_keys(&self) -> Result<Vec<String>, KvError> {
         let mut c = self.conn().await?;
         redis::cmd("KEYS").arg("*").query_async(&mut c).await.map_err(redis_err)
+    }
+
+    async fn swap_if(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, KvError> {
+        let mut c = self.conn().await?;
+        let (flag, expected) = match expected {
+            Some(v) => ("1", v),
+            None => ("0", &[][..]),
+        };
+        let wrote: i64 = redis::cmd("EVAL")
+            .arg(SWAP_IF_SCRIPT)
+            .arg(1)
+            .arg(key)
+            .arg(flag)
+            .arg(expected)
+            .arg(value)
+            .query_async(&mut c)
+            .await
+            .map_err(redis_err)?;
+        Ok(wrote == 1)
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let mut c = self.conn().await?;
+        redis::cmd("INCRBY").arg(key).arg(delta).query_async(&mut c).await.map_err(redis_err)
     }
 }
 

@@ -144,7 +144,12 @@ impl Runner {
         &self.state_dir
     }
 
-    /// The last lines the process printed (its log), for failure messages.
+    /// Everything the process printed so far (its log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("runner.log")).unwrap_or_default()
+    }
+
+    /// The last 40 lines of the runner's output, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.state_dir.join("runner.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

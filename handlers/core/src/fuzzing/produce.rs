@@ -79,7 +79,9 @@ fn requests(data: &[u8]) -> Vec<&[u8]> {
 /// (`000001`); a V2 request sent twice never succeeds the second time.
 pub async fn produce(data: &[u8]) -> bool {
     let keys = ring(&[AK]);
-    let cfg = ProduceConfig::new(keys.clone());
+    let mut cfg = ProduceConfig::new(keys.clone());
+    // V1 seeds carry the documented examples' timeStamps (2017–2020); without the window they reach the handlers.
+    cfg.v1_window = None;
     let marketplace = Marketplace::new(keys.clone());
     let store = MemoryStore::new();
     let mut now = T0;

@@ -6,9 +6,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod atomic;
 mod store;
 
-pub use store::{MemoryStore, Store, StoreError};
+pub use store::{MemoryCas, MemoryStore, Store, StoreError, Swap};
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 ///
@@ -16,6 +17,12 @@ pub use store::{MemoryStore, Store, StoreError};
 pub trait Clock {
     /// Milliseconds since 1970-01-01T00:00:00Z.
     fn now_ms(&self) -> u64;
+
+    /// Milliseconds on a clock that never goes back, for the request deadline. Defaults to the wall clock, which is
+    /// what pinned and virtual clocks want (their time does not pass during a request).
+    fn monotonic_ms(&self) -> u64 {
+        self.now_ms()
+    }
 }
 
 /// The system clock. In a Wasm component this is the host's WASI wall clock (which the harness can pin).
@@ -25,6 +32,12 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         system_now_ms()
+    }
+
+    fn monotonic_ms(&self) -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let elapsed = START.get_or_init(std::time::Instant::now).elapsed();
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -96,11 +109,17 @@ pub enum OutboundError {
 /// Outbound HTTP, as the seller's backend sees it: a POST of a JSON body with headers.
 #[allow(async_fn_in_trait)] // components are single-threaded; no `Send` bound is wanted
 pub trait Backend {
-    /// POSTs `body` to `url` with `headers`, waiting at most the implementation's time budget.
+    /// POSTs `body` to `url` with `headers`, waiting at most `timeout_ms` for the whole reply.
     ///
     /// # Errors
-    /// [`OutboundError`] when no HTTP reply was received.
-    async fn post(&self, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<OutboundReply, OutboundError>;
+    /// [`OutboundError`] when no HTTP reply was received in time.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<OutboundReply, OutboundError>;
 }
 
 /// A backend that is never reachable; used when no `backend_url` is configured (built-in mode never calls it).
@@ -113,6 +132,7 @@ impl Backend for NoBackend {
         _url: &str,
         _headers: &[(String, String)],
         _body: &[u8],
+        _timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError> {
         Err(OutboundError::Denied)
     }

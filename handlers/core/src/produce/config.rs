@@ -20,7 +20,20 @@ pub const VARIABLES: &[&str] = &[
     "admin_user",
     "memo",
     "nonce_cache",
+    "request_deadline_ms",
+    "outbox_max_attempts",
+    "admin_token",
 ];
+
+/// Default time one request may take, answer included: the marketplace waits 5 s.
+pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4_000;
+
+/// Default number of failed deliveries after which an event is dead-lettered.
+pub const DEFAULT_OUTBOX_MAX_ATTEMPTS: u32 = 20;
+
+/// Default V1 `timeStamp` window: the longest V1 retry window (3 h, `newInstance`) plus 10 minutes, so that a
+/// marketplace retry that repeats the original URL still passes.
+pub const DEFAULT_V1_WINDOW_MS: u64 = 3 * 3_600_000 + 600_000;
 
 /// Default login URL template for built-in provisioning; `{instanceId}` and `{orderId}` are substituted.
 pub const DEFAULT_FRONT_END_URL: &str = "https://saas.example.com/login?instance={instanceId}";
@@ -32,7 +45,7 @@ pub struct BackendTarget {
     pub url: String,
     /// Secret for the Standard Webhooks signature.
     pub secret: SecretKey,
-    /// Per-attempt time budget; the marketplace waits 5 s for the whole answer.
+    /// Per-attempt time budget, further capped by what is left of the request's deadline.
     pub timeout_ms: u64,
 }
 
@@ -43,7 +56,9 @@ pub struct ProduceConfig {
     pub keys: KeyRing,
     /// V2 timestamp window (two-sided).
     pub window: TimestampWindow,
-    /// V1 `timeStamp` window; none by default (the V1 documentation states none).
+    /// V1 `timeStamp` window, [`DEFAULT_V1_WINDOW_MS`] unless `v1_timestamp_window_ms` says otherwise (`0` turns
+    /// it off). The V1 documentation states none, but without one an old URL from a proxy log could be replayed
+    /// at any time.
     pub v1_window: Option<TimestampWindow>,
     /// AES key size for V1 credentials (and V2 when [`Self::v2_encrypt_credentials`]).
     pub encrypt_type: AesBits,
@@ -61,6 +76,13 @@ pub struct ProduceConfig {
     pub memo: Option<String>,
     /// Reject a nonce seen before (defence in depth on top of the timestamp window).
     pub nonce_cache: bool,
+    /// How long one request may take from arrival to answer, backend calls and background delivery included
+    /// (below the marketplace's 5 s).
+    pub request_deadline_ms: u64,
+    /// Failed deliveries after which an event is dead-lettered.
+    pub outbox_max_attempts: u32,
+    /// Bearer token of the operator routes (`/outbox`, `/outbox/drain`); they answer "not configured" without it.
+    pub admin_token: Option<SecretKey>,
 }
 
 /// A variable is missing or malformed. Messages name the variable, never its value.
@@ -86,7 +108,7 @@ impl ProduceConfig {
         Self {
             keys,
             window: TimestampWindow::default(),
-            v1_window: None,
+            v1_window: Some(TimestampWindow { window_ms: DEFAULT_V1_WINDOW_MS, ..TimestampWindow::default() }),
             encrypt_type: AesBits::Aes256,
             v2_encrypt_credentials: false,
             backend: None,
@@ -95,6 +117,9 @@ impl ProduceConfig {
             admin_user: "admin".to_owned(),
             memo: None,
             nonce_cache: true,
+            request_deadline_ms: DEFAULT_REQUEST_DEADLINE_MS,
+            outbox_max_attempts: DEFAULT_OUTBOX_MAX_ATTEMPTS,
+            admin_token: None,
         }
     }
 
@@ -118,7 +143,7 @@ impl ProduceConfig {
         }
         if let Some(v) = var("v1_timestamp_window_ms") {
             let window_ms = parse_u64(&v, "v1_timestamp_window_ms")?;
-            cfg.v1_window = Some(TimestampWindow { window_ms, ..TimestampWindow::default() });
+            cfg.v1_window = (window_ms > 0).then(|| TimestampWindow { window_ms, ..TimestampWindow::default() });
         }
         if let Some(v) = var("encrypt_type") {
             cfg.encrypt_type = AesBits::from_encrypt_type(&v)
@@ -149,6 +174,22 @@ impl ProduceConfig {
         if let Some(v) = var("nonce_cache") {
             cfg.nonce_cache = parse_bool(&v, "nonce_cache")?;
         }
+        if let Some(v) = var("request_deadline_ms") {
+            cfg.request_deadline_ms = parse_u64(&v, "request_deadline_ms")?;
+            if !(500..5_000).contains(&cfg.request_deadline_ms) {
+                return Err(ConfigError::Invalid {
+                    name: "request_deadline_ms",
+                    reason: "expected 500 to 4999 (the marketplace waits 5 s)",
+                });
+            }
+        }
+        if let Some(v) = var("outbox_max_attempts") {
+            cfg.outbox_max_attempts = u32::try_from(parse_u64(&v, "outbox_max_attempts")?)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid { name: "outbox_max_attempts", reason: "expected 1 or more" })?;
+        }
+        cfg.admin_token = var("admin_token").map(SecretKey::new);
         Ok(cfg)
     }
 }

@@ -37,25 +37,38 @@
 //! assert!(handled.response.header("Body-Sign").is_some());
 //! ```
 
+mod admin;
 mod config;
 mod ctx;
+mod events;
+mod outbox;
+mod replay;
 mod reply;
 mod state;
 mod v1;
 mod v2;
 
-pub use config::{BackendTarget, ConfigError, DEFAULT_FRONT_END_URL, ProduceConfig, VARIABLES, fill_template};
-pub use ctx::Ctx;
+pub use config::{
+    BackendTarget, ConfigError, DEFAULT_FRONT_END_URL, DEFAULT_V1_WINDOW_MS, ProduceConfig, VARIABLES, fill_template,
+};
+pub use ctx::{Ctx, Deadline};
+pub use outbox::{BACKGROUND_INSTANCES, DEAD_KEY, DUE_KEY, DeliveryReport, backoff_ms};
+pub use replay::{SWEEP_BATCH, nonce_key, v1_request_key};
 pub use reply::{Handled, Summary};
-pub use state::{instance_key, namespace, nonce_key};
+pub use state::{instance_key, namespace};
 
-use reply::Reply;
+use reply::{Reply, Run};
 
 use crate::http::{Inbound, MAX_BODY_BYTES};
-use crate::ports::{Backend, Clock, Random};
+use crate::ports::{Backend, Clock, Random, StoreError};
 use crate::wire::result_code::ResultCode;
 
-/// Answers one request to the production URL. Never panics on input; every outcome is a signed JSON answer.
+/// Answers one request to the production URL (or one of its operator routes, see `admin`). Never panics on
+/// input; every marketplace outcome is a signed JSON answer.
+///
+/// The whole request, backend calls included, fits in `request_deadline_ms`. In forward mode a verified request
+/// also delivers, after its own answer is decided, events of up to [`BACKGROUND_INSTANCES`] other instances whose
+/// next try is due (see `outbox`).
 pub async fn handle<S, B, C, R>(req: &Inbound, cfg: &ProduceConfig, ctx: &Ctx<'_, S, B, C, R>) -> Handled
 where
     S: crate::ports::Store,
@@ -63,14 +76,45 @@ where
     C: Clock,
     R: Random,
 {
+    let deadline = Deadline::after(ctx.clock, cfg.request_deadline_ms);
+    if let Some(route) = admin::route(req) {
+        return admin::handle(route, req, cfg, ctx, &deadline).await;
+    }
+    let mut run = Run { deadline, report: outbox::DeliveryReport::default() };
     let reply = if req.body.len() > MAX_BODY_BYTES {
         Reply::error("-", None, ResultCode::InvalidParameter, format!("request body exceeds {MAX_BODY_BYTES} bytes"))
     } else {
         match req.method.as_str() {
-            "POST" => v2::handle(req, cfg, ctx).await,
-            "GET" => v1::handle(req, cfg, ctx).await,
+            "POST" => v2::handle(req, cfg, ctx, &mut run).await,
+            "GET" => v1::handle(req, cfg, ctx, &mut run).await,
             _ => Reply::error("-", None, ResultCode::InvalidParameter, "method must be POST (V2) or GET (V1)".into()),
         }
     };
-    reply.finish(cfg)
+    let handled =
+        matches!(reply.result_code(), ResultCode::Success | ResultCode::Processing | ResultCode::InstanceNotFound);
+    let mut background = None;
+    if handled && cfg.backend.is_some() {
+        let reads = BACKGROUND_INSTANCES * 2;
+        if let Err(e) = outbox::drain(ctx, cfg, &run.deadline, &mut run.report, BACKGROUND_INSTANCES, reads).await {
+            background = Some(format!("background delivery: {e}"));
+        }
+    }
+    let mut log = (!run.report.is_empty()).then(|| run.report.to_string());
+    if let Some(b) = background {
+        log = Some(log.map_or(b.clone(), |l| format!("{l} {b}")));
+    }
+    reply.finish_with(cfg, log)
+}
+
+/// Runs the replay cache's sweep when it is due (see [`replay`]): every verified request may, so expired entries
+/// go without a scheduler.
+async fn sweep_replay_cache<S, B, C, R>(cfg: &ProduceConfig, ctx: &Ctx<'_, S, B, C, R>) -> Result<(), StoreError>
+where
+    S: crate::ports::Store,
+    C: Clock,
+    R: Random,
+{
+    let v1 = cfg.v1_window.map_or(0, |w| w.window_ms);
+    let horizon = cfg.window.window_ms.max(v1).saturating_add(60_000);
+    replay::sweep_if_due(ctx.store, ctx.random, ctx.clock.now_ms(), cfg.window.window_ms, horizon).await.map(|_| ())
 }

@@ -1,8 +1,9 @@
 //! Answers: a [`Reply`] before serialisation, the signed [`Handled`] response and its log-safe [`Summary`].
 
 use super::config::ProduceConfig;
-use super::ctx::Ctx;
-use super::state;
+use super::ctx::{Ctx, Deadline};
+use super::events;
+use super::outbox::DeliveryReport;
 use crate::http::Outbound;
 use crate::ports::{Backend, Clock, Random};
 use crate::signing::body_sign;
@@ -30,6 +31,8 @@ pub struct Summary {
     pub instance_id: Option<String>,
     /// Why the request was refused, or an internal fault's kind; never a secret.
     pub reason: Option<String>,
+    /// What forward mode's outbox did during the request (counts, dead-lettered kinds, last failure), if anything.
+    pub outbox: Option<String>,
 }
 
 impl std::fmt::Display for Summary {
@@ -47,6 +50,9 @@ impl std::fmt::Display for Summary {
         if let Some(r) = &self.reason {
             write!(f, " reason={r:?}")?;
         }
+        if let Some(o) = &self.outbox {
+            write!(f, " outbox=[{o}]")?;
+        }
         Ok(())
     }
 }
@@ -56,6 +62,7 @@ pub(crate) type DispatchResult = Result<Reply, (&'static str, crate::ports::Stor
 
 /// Applies a lifecycle event to an instance and answers `000000`, or `000003` when the event needs an instance
 /// that does not exist. Shared by V2 and V1, which differ only in how they name the activities.
+#[allow(clippy::too_many_arguments)] // the request's whole context, spelled out
 pub(crate) async fn lifecycle_reply<S, B, C, R>(
     interface: &'static str,
     activity: &'static str,
@@ -64,6 +71,7 @@ pub(crate) async fn lifecycle_reply<S, B, C, R>(
     event: &crate::lifecycle::Event,
     cfg: &ProduceConfig,
     ctx: &Ctx<'_, S, B, C, R>,
+    run: &mut Run,
 ) -> DispatchResult
 where
     S: crate::ports::Store,
@@ -71,12 +79,20 @@ where
     C: Clock,
     R: Random,
 {
-    let (outcome, _) = state::apply_event(ctx, cfg, test, instance_id, event).await.map_err(|e| (activity, e))?;
+    let (outcome, _) = events::apply_event(ctx, cfg, &run.deadline, &mut run.report, test, instance_id, event)
+        .await
+        .map_err(|e| (activity, e))?;
     let code = match outcome {
         crate::lifecycle::Outcome::Done => ResultCode::Success,
         crate::lifecycle::Outcome::NotFound => ResultCode::InstanceNotFound,
     };
     Ok(Reply::code(interface, activity, code).with_instance(instance_id))
+}
+
+/// What one request carries besides its ports: its deadline and what its deliveries did.
+pub(crate) struct Run {
+    pub(crate) deadline: Deadline,
+    pub(crate) report: DeliveryReport,
 }
 
 /// An answer before serialisation and signing.
@@ -118,6 +134,10 @@ impl Reply {
         r
     }
 
+    pub(crate) fn result_code(&self) -> ResultCode {
+        self.result_code
+    }
+
     pub(crate) fn with_instance(mut self, id: &str) -> Self {
         self.instance_id = Some(log_safe(id));
         self
@@ -128,7 +148,7 @@ impl Reply {
         self
     }
 
-    pub(crate) fn finish(self, cfg: &ProduceConfig) -> Handled {
+    pub(crate) fn finish_with(self, cfg: &ProduceConfig, outbox: Option<String>) -> Handled {
         let sign = body_sign::header_value(cfg.keys.signing_key(), &self.body);
         Handled {
             response: Outbound {
@@ -145,6 +165,7 @@ impl Reply {
                 result_code: self.result_code,
                 instance_id: self.instance_id,
                 reason: self.reason,
+                outbox,
             },
         }
     }

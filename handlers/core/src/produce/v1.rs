@@ -2,8 +2,10 @@
 
 use super::config::ProduceConfig;
 use super::ctx::Ctx;
-use super::reply::{DispatchResult, Reply, lifecycle_reply};
-use super::state::{self, apply_event, load};
+use super::replay;
+use super::reply::{DispatchResult, Reply, Run, lifecycle_reply};
+use super::state::load;
+use super::{events, outbox};
 use crate::crypto::aes_cred::{CredentialCipher, decrypt_contact, iv_from_random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
@@ -21,6 +23,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     req: &Inbound,
     cfg: &ProduceConfig,
     ctx: &Ctx<'_, S, B, C, R>,
+    run: &mut Run,
 ) -> Reply {
     let params = req.query_params();
     for name in ["authToken", "timeStamp", "activity"] {
@@ -37,11 +40,10 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} is invalid: {e}"))
         };
     }
+    let stamp = single_param(&params, "timeStamp").ok().flatten().unwrap_or("");
+    let stamp_ms = crate::wire::time::parse_compact_utc(stamp).ok();
     if let Some(window) = cfg.v1_window {
-        let stamp = single_param(&params, "timeStamp").ok().flatten().unwrap_or("");
-        let fresh = crate::wire::time::parse_compact_utc(stamp)
-            .ok()
-            .is_some_and(|ts| ts.abs_diff(ctx.clock.now_ms()) <= window.window_ms);
+        let fresh = stamp_ms.is_some_and(|ts| ts.abs_diff(ctx.clock.now_ms()) <= window.window_ms);
         if !fresh {
             return Reply::error(
                 IFACE,
@@ -58,22 +60,56 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             return Reply::error(IFACE, activity, ResultCode::InvalidParameter, e.to_string());
         }
     };
-    match dispatch(request, cfg, ctx).await {
-        Ok(reply) => reply,
-        Err((activity, e)) => Reply::error(
-            IFACE,
-            Some(activity),
-            ResultCode::InternalError,
-            ResultCode::InternalError.default_message().to_owned(),
-        )
-        .with_reason(e.to_string()),
+    if cfg.nonce_cache
+        && let Err(e) = super::sweep_replay_cache(cfg, ctx).await
+    {
+        return internal(None, &e);
     }
+    // A repeat of an applied state change is acknowledged, not applied again: an old `expireInstance` URL replayed
+    // after a renewal must not freeze the instance.
+    let repeat_key = match (&request, single_param(&params, "authToken").ok().flatten()) {
+        (
+            V1Request::RefreshInstance(_)
+            | V1Request::ExpireInstance(_)
+            | V1Request::ReleaseInstance(_)
+            | V1Request::Upgrade(_),
+            Some(token),
+        ) if cfg.nonce_cache => Some(replay::v1_request_key(token, stamp_ms.unwrap_or_else(|| ctx.clock.now_ms()))),
+        _ => None,
+    };
+    let activity = request.activity_name().to_owned();
+    if let Some(key) = &repeat_key {
+        match replay::seen(ctx.store, key).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Reply::code(IFACE, &activity, ResultCode::Success).with_reason("repeat of an applied request");
+            }
+            Err(e) => return internal(Some(&activity), &e),
+        }
+    }
+    let reply = match dispatch(request, cfg, ctx, run).await {
+        Ok(reply) => reply,
+        Err((activity, e)) => return internal(Some(activity), &e),
+    };
+    if let Some(key) = repeat_key
+        && reply.result_code() == ResultCode::Success
+        && let Err(e) = replay::remember(ctx.store, ctx.random, &key, stamp_ms.unwrap_or(0)).await
+    {
+        return internal(Some(&activity), &e);
+    }
+    reply
+}
+
+fn internal(activity: Option<&str>, e: &crate::ports::StoreError) -> Reply {
+    Reply::error(IFACE, activity, ResultCode::InternalError, ResultCode::InternalError.default_message().to_owned())
+        .with_reason(e.to_string())
 }
 
 async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
     request: V1Request,
     cfg: &ProduceConfig,
     ctx: &Ctx<'_, S, B, C, R>,
+    run: &mut Run,
 ) -> DispatchResult {
     match request {
         V1Request::NewInstance(r) => {
@@ -88,7 +124,9 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 product_id: Some(r.product_id.clone()),
                 details: Some(details),
             };
-            let (_, rec) = apply_event(ctx, cfg, test, &instance_id, &event).await.map_err(|e| (A, e))?;
+            let (_, rec) = events::apply_event(ctx, cfg, &run.deadline, &mut run.report, test, &instance_id, &event)
+                .await
+                .map_err(|e| (A, e))?;
             let app_info = rec.as_ref().and_then(|rec| encrypted_app_info(rec, cfg, ctx.random));
             let body = to_ascii_json(&msg::V1NewInstanceResponse {
                 result_code: ResultCode::Success,
@@ -106,16 +144,29 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 scene: if r.trial_to_formal { "TRIAL_TO_FORMAL".into() } else { "RENEWAL".into() },
                 expire_ms: r.expire_time_ms,
                 product_id: r.product_id,
+                // V1 has no unfreeze call: a renewal of an instance frozen by `expireInstance` ends the freeze.
+                unfreezes: true,
             };
-            lifecycle_reply(IFACE, "refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run)
+                .await
         }
         V1Request::ExpireInstance(r) => {
-            lifecycle_reply(IFACE, "expireInstance", r.test_flag.is_debug(), &r.instance_id, &Event::Freeze, cfg, ctx)
-                .await
+            lifecycle_reply(
+                IFACE,
+                "expireInstance",
+                r.test_flag.is_debug(),
+                &r.instance_id,
+                &Event::Freeze,
+                cfg,
+                ctx,
+                run,
+            )
+            .await
         }
         V1Request::ReleaseInstance(r) => {
             let event = Event::Release { order_id: r.order_id };
-            lifecycle_reply(IFACE, "releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run)
+                .await
         }
         V1Request::Upgrade(r) => {
             let details = serde_json::json!({ "skuCode": r.sku_code, "productId": r.product_id });
@@ -125,7 +176,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 product_id: r.product_id,
                 details: Some(details),
             };
-            lifecycle_reply(IFACE, "upgrade", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "upgrade", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run).await
         }
         V1Request::QueryInstance(r) => {
             const A: &str = "queryInstance";
@@ -133,10 +184,9 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             let mut info = Vec::new();
             let mut pending = false;
             for id in &r.instance_ids {
-                let Some(mut rec) = load(ctx.store, test, id).await.map_err(|e| (A, e))? else { continue };
-                if state::deliver(ctx, cfg, &mut rec).await {
-                    state::save(ctx.store, &rec).await.map_err(|e| (A, e))?;
-                }
+                let Some(rec) = load(ctx.store, test, id).await.map_err(|e| (A, e))? else { continue };
+                let rec =
+                    outbox::deliver_now(ctx, cfg, &run.deadline, &mut run.report, rec).await.map_err(|e| (A, e))?;
                 match rec.status {
                     Status::Released { .. } => {}
                     Status::Pending { .. } => pending = true,
@@ -148,11 +198,10 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 }
             }
             let first = r.instance_ids.first().map(String::as_str).unwrap_or("");
-            if pending {
-                return Ok(Reply::code(IFACE, A, ResultCode::Processing).with_instance(first));
-            }
+            // Ready instances are answered even when others are still pending; 000004 only when none is ready.
             if info.is_empty() {
-                return Ok(Reply::code(IFACE, A, ResultCode::InstanceNotFound).with_instance(first));
+                let code = if pending { ResultCode::Processing } else { ResultCode::InstanceNotFound };
+                return Ok(Reply::code(IFACE, A, code).with_instance(first));
             }
             let body = to_ascii_json(&msg::V1QueryInstanceResponse {
                 result_code: ResultCode::Success,

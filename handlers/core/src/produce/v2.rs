@@ -2,8 +2,10 @@
 
 use super::config::ProduceConfig;
 use super::ctx::Ctx;
-use super::reply::{DispatchResult, Reply, lifecycle_reply};
-use super::state::{self, apply_event, load, nonce_key};
+use super::replay;
+use super::reply::{DispatchResult, Reply, Run, lifecycle_reply};
+use super::state::{self, load};
+use super::{events, outbox};
 use crate::crypto::aes_cred::{CredentialCipher, iv_from_random};
 use crate::http::{Inbound, single_param};
 use crate::identity;
@@ -22,6 +24,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     req: &Inbound,
     cfg: &ProduceConfig,
     ctx: &Ctx<'_, S, B, C, R>,
+    run: &mut Run,
 ) -> Reply {
     let params = req.query_params();
     let auth = match read_auth(&params) {
@@ -36,13 +39,17 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
         Err(e) => return auth_error(e),
     };
     if cfg.nonce_cache {
-        match check_nonce(ctx.store, &verified.nonce, verified.timestamp_ms).await {
+        let key = replay::nonce_key(&verified.nonce, verified.timestamp_ms);
+        match replay::remember(ctx.store, ctx.random, &key, verified.timestamp_ms).await {
             Ok(true) => {}
             Ok(false) => {
                 return Reply::error(IFACE, None, ResultCode::AuthFailed, "nonce has been used before".into())
                     .with_reason("replayed nonce");
             }
             Err(e) => return internal(None, &e),
+        }
+        if let Err(e) = super::sweep_replay_cache(cfg, ctx).await {
+            return internal(None, &e);
         }
     }
     let request = match parse_v2_request(&req.body) {
@@ -51,7 +58,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             return Reply::error(IFACE, activity_of(&req.body).as_deref(), ResultCode::InvalidParameter, e.to_string());
         }
     };
-    match dispatch(request, cfg, ctx).await {
+    match dispatch(request, cfg, ctx, run).await {
         Ok(reply) => reply,
         Err((activity, e)) => internal(Some(activity), &e),
     }
@@ -83,20 +90,11 @@ fn activity_of(body: &[u8]) -> Option<String> {
     v.get("activity")?.as_str().map(str::to_owned)
 }
 
-/// Records a nonce; `false` when it was seen before.
-async fn check_nonce<S: Store>(store: &S, nonce: &str, timestamp_ms: u64) -> Result<bool, StoreError> {
-    let key = nonce_key(nonce);
-    if store.get(&key).await?.is_some() {
-        return Ok(false);
-    }
-    store.set(&key, timestamp_ms.to_string().as_bytes()).await?;
-    Ok(true)
-}
-
 async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
     request: V2Request,
     cfg: &ProduceConfig,
     ctx: &Ctx<'_, S, B, C, R>,
+    run: &mut Run,
 ) -> DispatchResult {
     match request {
         V2Request::NewInstance(r) => {
@@ -108,7 +106,9 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             };
             let details = order_details(r.order_info.as_ref(), r.buyer_info.as_ref());
             let event = Event::Create { order_id: r.order_id, order_line_id: r.order_line_id, product_id, details };
-            apply_event(ctx, cfg, test, &instance_id, &event).await.map_err(|e| (A, e))?;
+            events::apply_event(ctx, cfg, &run.deadline, &mut run.report, test, &instance_id, &event)
+                .await
+                .map_err(|e| (A, e))?;
             let body = to_ascii_json(&msg::NewInstanceResponse {
                 result_code: ResultCode::Success,
                 result_msg: ResultCode::Success.default_message().to_owned(),
@@ -116,7 +116,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             });
             Ok(Reply::new(IFACE, A, ResultCode::Success, body).with_instance(&instance_id))
         }
-        V2Request::QueryInstance(r) => query(r, cfg, ctx).await.map_err(|e| ("queryInstance", e)),
+        V2Request::QueryInstance(r) => query(r, cfg, ctx, run).await.map_err(|e| ("queryInstance", e)),
         V2Request::RefreshInstance(r) => {
             let event = Event::Renew {
                 order_id: r.order_id,
@@ -124,20 +124,32 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 scene: r.scene.as_str().to_owned(),
                 expire_ms: r.expire_time_ms,
                 product_id: r.product_id,
+                unfreezes: false,
             };
-            lifecycle_reply(IFACE, "refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "refreshInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run)
+                .await
         }
         V2Request::UpdateInstanceStatus(r) => {
             let event = match r.status {
                 msg::InstanceStatusChange::Freeze => Event::Freeze,
                 msg::InstanceStatusChange::Unfreeze => Event::Unfreeze,
             };
-            lifecycle_reply(IFACE, "updateInstanceStatus", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx)
-                .await
+            lifecycle_reply(
+                IFACE,
+                "updateInstanceStatus",
+                r.test_flag.is_debug(),
+                &r.instance_id,
+                &event,
+                cfg,
+                ctx,
+                run,
+            )
+            .await
         }
         V2Request::ReleaseInstance(r) => {
             let event = Event::Release { order_id: r.order_id };
-            lifecycle_reply(IFACE, "releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "releaseInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run)
+                .await
         }
         V2Request::UpgradeInstance(r) => {
             let event = Event::Upgrade {
@@ -146,7 +158,8 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 product_id: None,
                 details: None,
             };
-            lifecycle_reply(IFACE, "upgradeInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx).await
+            lifecycle_reply(IFACE, "upgradeInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run)
+                .await
         }
         V2Request::ChangeInstanceCheck(r) => {
             const A: &str = "changeInstanceCheck";
@@ -185,16 +198,15 @@ async fn query<S: Store, B: Backend, C: Clock, R: Random>(
     r: msg::QueryInstance,
     cfg: &ProduceConfig,
     ctx: &Ctx<'_, S, B, C, R>,
+    run: &mut Run,
 ) -> Result<Reply, StoreError> {
     const A: &str = "queryInstance";
     let test = r.test_flag.is_debug();
     let mut info = Vec::new();
     let mut pending = false;
     for id in &r.instance_ids {
-        let Some(mut rec) = load(ctx.store, test, id).await? else { continue };
-        if state::deliver(ctx, cfg, &mut rec).await {
-            state::save(ctx.store, &rec).await?;
-        }
+        let Some(rec) = load(ctx.store, test, id).await? else { continue };
+        let rec = outbox::deliver_now(ctx, cfg, &run.deadline, &mut run.report, rec).await?;
         match (&rec.status, &rec.app_info) {
             (Status::Released { .. }, _) => {}
             (Status::Pending { .. }, _) | (_, None) => pending = true,
@@ -202,11 +214,10 @@ async fn query<S: Store, B: Backend, C: Clock, R: Random>(
         }
     }
     let first = r.instance_ids.first().map(String::as_str).unwrap_or("");
-    if pending {
-        return Ok(Reply::code(IFACE, A, ResultCode::Processing).with_instance(first));
-    }
+    // Ready instances are answered even when others are still pending; 000004 only when none is ready.
     if info.is_empty() {
-        return Ok(Reply::code(IFACE, A, ResultCode::InstanceNotFound).with_instance(first));
+        let code = if pending { ResultCode::Processing } else { ResultCode::InstanceNotFound };
+        return Ok(Reply::code(IFACE, A, code).with_instance(first));
     }
     let body = to_ascii_json(&msg::QueryInstanceResponse {
         result_code: ResultCode::Success,

@@ -18,22 +18,26 @@ use serde_json::{Value, json};
 
 use super::{AK, call, exclusive, runner_kinds};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(super) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// One webhook as the backend received it.
 #[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    body: Vec<u8>,
-    framing: Result<usize, String>,
-    signature_ok: bool,
+pub(super) struct Received {
+    pub(super) id: String,
+    pub(super) body: Vec<u8>,
+    pub(super) framing: Result<usize, String>,
+    pub(super) signature_ok: bool,
 }
 
+/// The seller's backend: down until `up` is set, answering after `delay_ms`.
 #[derive(Default)]
-struct Backend {
-    up: AtomicBool,
-    attempts: Mutex<Vec<Received>>,
-    delivered: Mutex<Vec<Received>>,
+pub(super) struct Backend {
+    pub(super) up: AtomicBool,
+    pub(super) delay_ms: std::sync::atomic::AtomicU64,
+    in_flight: std::sync::atomic::AtomicUsize,
+    pub(super) max_in_flight: std::sync::atomic::AtomicUsize,
+    pub(super) attempts: Mutex<Vec<Received>>,
+    pub(super) delivered: Mutex<Vec<Received>>,
 }
 
 /// Standard Webhooks, checked by hand: `v1,` Base64 HMAC-SHA256 over `id.timestamp.body`, keyed by the Base64
@@ -62,6 +66,13 @@ impl Backend {
             body,
             framing,
         };
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.attempts.lock().unwrap_or_else(|e| e.into_inner()).push(received.clone());
         if !self.up.load(Ordering::SeqCst) {
             let mut r = http::Response::new(Full::new(Bytes::from_static(b"down for maintenance")));
@@ -75,7 +86,7 @@ impl Backend {
 }
 
 /// Serves `backend` on a free loopback port until the returned task is aborted.
-async fn serve(backend: Arc<Backend>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+pub(super) async fn serve(backend: Arc<Backend>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
     let task = tokio::spawn(async move {

@@ -95,26 +95,45 @@ fn compared_headers(r: &http::Response<Bytes>, with_body_sign: bool) -> Vec<(Str
     seen
 }
 
-/// The body with encrypted credentials (V1 `appInfo.userName`/`password`, fresh IV each time, so meant to differ)
-/// replaced by their plaintext, decrypted with the test key.
-fn decrypted(body: &[u8]) -> Option<Value> {
+/// The body with what is random by design made comparable: encrypted credentials (V1 `appInfo.userName`/`password`,
+/// fresh IV each time) replaced by their plaintext, decrypted with the test key, and the built-in password (drawn
+/// once per instance, so each runner has its own) blanked.
+fn comparable_body(body: &[u8]) -> Option<Value> {
     let mut json: Value = serde_json::from_slice(body).ok()?;
-    let bits = AesBits::from_encrypt_type(json.get("encryptType")?.as_str()?)?;
-    let cipher = CredentialCipher::new(&SecretKey::new(AK), bits);
-    let decrypt_app_info = |app: &mut Value| {
-        for field in ["userName", "password"] {
-            if let Some(Value::String(text)) = app.get_mut(field) {
-                *text = format!("plain:{}", cipher.decrypt(text).unwrap_or_else(|e| format!("<{e}>")));
+    let bits = json.get("encryptType").and_then(Value::as_str).and_then(AesBits::from_encrypt_type);
+    let cipher = bits.map(|bits| CredentialCipher::new(&SecretKey::new(AK), bits));
+    let comparable_app_info = |app: &mut Value| {
+        if let Some(cipher) = &cipher {
+            for field in ["userName", "password"] {
+                if let Some(Value::String(text)) = app.get_mut(field) {
+                    *text = format!("plain:{}", cipher.decrypt(text).unwrap_or_else(|e| format!("<{e}>")));
+                }
             }
+        }
+        if let Some(password) = app.get_mut("password") {
+            *password = Value::String("(random)".into());
         }
     };
     if let Some(app) = json.get_mut("appInfo") {
-        decrypt_app_info(app);
+        comparable_app_info(app);
     }
     if let Some(Value::Array(infos)) = json.get_mut("info") {
-        infos.iter_mut().filter_map(|i| i.get_mut("appInfo")).for_each(decrypt_app_info);
+        infos.iter_mut().filter_map(|i| i.get_mut("appInfo")).for_each(comparable_app_info);
     }
     Some(json)
+}
+
+/// A stored value without what is random by design: the write tokens of compare-and-swap updates and the built-in
+/// password.
+fn comparable_value(bytes: &[u8]) -> Vec<u8> {
+    let Ok(mut json) = serde_json::from_slice::<Value>(bytes) else { return bytes.to_vec() };
+    if let Some(obj) = json.as_object_mut() {
+        obj.remove("writes");
+    }
+    if let Some(password) = json.pointer_mut("/appInfo/password") {
+        *password = Value::String("(random)".into());
+    }
+    serde_json::to_vec(&json).unwrap_or_default()
 }
 
 /// Whether the answer's `Body-Sign` verifies over its own body with the test key.
@@ -136,7 +155,7 @@ fn difference(harness: &http::Response<Bytes>, spin: &http::Response<Bytes>) -> 
     if identical_bodies {
         return None;
     }
-    match (decrypted(harness.body()), decrypted(spin.body())) {
+    match (comparable_body(harness.body()), comparable_body(spin.body())) {
         (Some(a), Some(b)) if a == b => {
             (!body_sign_verifies(harness) || !body_sign_verifies(spin)).then(|| "Body-Sign does not verify".to_owned())
         }
@@ -149,15 +168,16 @@ fn difference(harness: &http::Response<Bytes>, spin: &http::Response<Bytes>) -> 
 }
 
 /// The state without the replay-cache keys, whose names are the requests' fresh nonces (meant to differ); their
-/// number and values (the pinned request times) must still agree.
+/// number and values (the pinned request times) must still agree. Values are compared without what is random by
+/// design ([`comparable_value`]).
 fn comparable(state: &StateDump) -> (BTreeMap<String, Vec<u8>>, Vec<Vec<u8>>) {
     let mut nonces = Vec::new();
     let mut rest = BTreeMap::new();
     for (k, v) in &state.0 {
         if k.starts_with("nonce/") {
-            nonces.push(v.clone());
+            nonces.push(comparable_value(v));
         } else {
-            rest.insert(k.clone(), v.clone());
+            rest.insert(k.clone(), comparable_value(v));
         }
     }
     nonces.sort();

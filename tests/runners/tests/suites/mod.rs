@@ -4,6 +4,7 @@ mod backend;
 mod cassettes;
 mod emulate;
 mod nodes;
+mod races;
 
 use bytes::Bytes;
 use koogallery_core::marketplace::{Marketplace, fresh_nonce};

@@ -1,0 +1,238 @@
+//! Atomic read-modify-write of one JSON value in any [`Store`]: the only way handlers change shared state.
+//!
+//! [`update`] reads the value, lets the caller decide the next one, and writes it with compare-and-swap, retrying
+//! on a conflict (bounded by [`MAX_ATTEMPTS`]), so no concurrent request's change is lost.
+//!
+//! Hosts do not all report conflicts truthfully: Spin 4.1.0-pre0's Redis store answers every `swap` with
+//! `cas-failed`, also when the write went through (it sends `UNWATCH <key>`, which Redis refuses). So each write
+//! carries a fresh random [`WriteToken`] in the value itself (the last [`WRITE_TOKEN_LIMIT`] are kept, see
+//! [`Tokened`]). On a reported conflict the value is read again: if it carries this write's token, the swap happened
+//! and the update is done; otherwise the decision is made again on the fresh value. A later writer builds on the
+//! value it read, so it keeps the token; the token can only be lost after more than [`WRITE_TOKEN_LIMIT`] writes
+//! between a swap and its re-read, and even then re-deciding is safe because every decision here is idempotent (a
+//! lifecycle event that is already applied changes nothing).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Random;
+use super::store::{Store, StoreError, Swap};
+
+/// How many compare-and-swap attempts one update makes before giving up with a store error (`000005`; the
+/// marketplace retries). Each attempt only re-reads one key, and the marketplace sends a handful of requests per
+/// instance, so this is reached only under a flood.
+pub const MAX_ATTEMPTS: u32 = 64;
+
+/// How many recent write tokens a value keeps.
+pub const WRITE_TOKEN_LIMIT: usize = 16;
+
+/// A random tag that identifies one write (128 bits, hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteToken(String);
+
+impl WriteToken {
+    /// A fresh token from `random`.
+    pub fn random<R: Random + ?Sized>(random: &R) -> Self {
+        let mut bytes = [0u8; 16];
+        random.fill(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+
+    /// The token's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stored value that remembers the tokens of its recent writes.
+pub trait Tokened {
+    /// The remembered tokens, oldest first.
+    fn write_tokens(&self) -> &[String];
+    /// The remembered tokens, for [`update`] to append to.
+    fn write_tokens_mut(&mut self) -> &mut Vec<String>;
+}
+
+/// What the caller of [`update`] decided for the value it was shown.
+#[derive(Debug)]
+pub enum Change<T, O> {
+    /// Leave the stored value as it is and return `O`.
+    Keep(O),
+    /// Store `T` and return `O` once it is stored.
+    Write(T, O),
+}
+
+/// Atomically replaces the JSON value under `key` with what `decide` makes of the current one (`None` when absent).
+///
+/// `decide` may run several times (once per conflict), each time on the freshest value; it must not have effects
+/// other than its return value.
+///
+/// # Errors
+/// [`StoreError`] when the store fails, the stored value is not valid JSON for `T` (it is never silently replaced),
+/// or [`MAX_ATTEMPTS`] conflicts in a row.
+pub async fn update<S, R, T, O, F>(store: &S, random: &R, key: &str, mut decide: F) -> Result<O, StoreError>
+where
+    S: Store + ?Sized,
+    R: Random + ?Sized,
+    T: Serialize + DeserializeOwned + Tokened,
+    F: FnMut(Option<T>) -> Change<T, O>,
+{
+    let token = WriteToken::random(random);
+    let (mut current, mut cas) = store.begin_swap(key).await?;
+    for _ in 0..MAX_ATTEMPTS {
+        let (mut next, output) = match decide(parse::<T>(key, current.as_deref())?) {
+            Change::Keep(output) => return Ok(output),
+            Change::Write(next, output) => (next, output),
+        };
+        let tokens = next.write_tokens_mut();
+        tokens.push(token.as_str().to_owned());
+        if tokens.len() > WRITE_TOKEN_LIMIT {
+            let excess = tokens.len() - WRITE_TOKEN_LIMIT;
+            tokens.drain(..excess);
+        }
+        let bytes = serde_json::to_vec(&next).map_err(|e| StoreError(format!("{key}: {e}")))?;
+        match store.swap(cas, &bytes).await? {
+            Swap::Written => return Ok(output),
+            Swap::Conflict { current: fresh, cas: fresh_cas } => {
+                if carries::<T>(key, fresh.as_deref(), &token) {
+                    return Ok(output);
+                }
+                current = fresh;
+                cas = fresh_cas;
+            }
+        }
+    }
+    Err(StoreError(format!("{key}: gave up after {MAX_ATTEMPTS} concurrent updates")))
+}
+
+/// Reads the JSON value under `key`; `None` when absent.
+///
+/// # Errors
+/// [`StoreError`] when the store fails or the value is not valid JSON for `T`.
+pub async fn read<S, T>(store: &S, key: &str) -> Result<Option<T>, StoreError>
+where
+    S: Store + ?Sized,
+    T: DeserializeOwned,
+{
+    parse(key, store.get(key).await?.as_deref())
+}
+
+fn parse<T: DeserializeOwned>(key: &str, bytes: Option<&[u8]>) -> Result<Option<T>, StoreError> {
+    match bytes {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(b).map(Some).map_err(|_| StoreError(format!("{key} is not valid JSON"))),
+    }
+}
+
+/// Whether the value read back carries `token`.
+fn carries<T: DeserializeOwned + Tokened>(key: &str, bytes: Option<&[u8]>, token: &WriteToken) -> bool {
+    parse::<T>(key, bytes).ok().flatten().is_some_and(|t| t.write_tokens().iter().any(|w| w == token.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MemoryStore, OsRandom};
+    use std::cell::Cell;
+
+    #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+    struct Counter {
+        n: u32,
+        #[serde(default)]
+        writes: Vec<String>,
+    }
+
+    impl Tokened for Counter {
+        fn write_tokens(&self) -> &[String] {
+            &self.writes
+        }
+        fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+            &mut self.writes
+        }
+    }
+
+    /// A store whose swap always reports a conflict after doing its real compare-and-set, like Spin 4.1 on Redis.
+    struct LyingSwap(MemoryStore, Cell<u32>);
+
+    impl Store for LyingSwap {
+        type Cas = <MemoryStore as Store>::Cas;
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.get(key).await
+        }
+        async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.0.set(key, value).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.0.delete(key).await
+        }
+        async fn keys(&self) -> Result<Vec<String>, StoreError> {
+            self.0.keys().await
+        }
+        async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreError> {
+            self.0.begin_swap(key).await
+        }
+        async fn swap(&self, cas: Self::Cas, value: &[u8]) -> Result<Swap<Self::Cas>, StoreError> {
+            let key = cas.key().to_owned();
+            let _ = self.0.swap(cas, value).await?;
+            self.1.set(self.1.get() + 1);
+            let (current, cas) = self.0.begin_swap(&key).await?;
+            Ok(Swap::Conflict { current, cas })
+        }
+    }
+
+    fn add_one(c: Option<Counter>) -> Change<Counter, u32> {
+        let mut c = c.unwrap_or_default();
+        c.n += 1;
+        let n = c.n;
+        Change::Write(c, n)
+    }
+
+    #[test]
+    fn a_misreported_conflict_is_recognised_by_the_token() {
+        let store = LyingSwap(MemoryStore::new(), Cell::new(0));
+        for expected in 1..=5 {
+            let got = pollster::block_on(update(&store, &OsRandom, "k", add_one)).expect("update");
+            assert_eq!(got, expected);
+        }
+        let stored: Counter = pollster::block_on(read(&store, "k")).expect("read").expect("present");
+        assert_eq!(stored.n, 5, "each update applied exactly once although every swap reported a conflict");
+        assert_eq!(store.1.get(), 5, "one swap per update");
+    }
+
+    #[test]
+    fn a_real_conflict_re_decides_on_the_fresh_value() {
+        let store = MemoryStore::new();
+        let mut calls = 0;
+        let got = pollster::block_on(update(&store, &OsRandom, "k", |c: Option<Counter>| {
+            calls += 1;
+            if calls == 1 {
+                // Another writer gets in between this read and the swap.
+                let other = serde_json::to_vec(&Counter { n: 10, writes: vec![] }).expect("json");
+                pollster::block_on(store.set("k", &other)).expect("set");
+            }
+            add_one(c)
+        }))
+        .expect("update");
+        assert_eq!((got, calls), (11, 2));
+    }
+
+    #[test]
+    fn tokens_are_bounded_and_keep_values_readable() {
+        let store = MemoryStore::new();
+        for _ in 0..40 {
+            pollster::block_on(update(&store, &OsRandom, "k", add_one)).expect("update");
+        }
+        let stored: Counter = pollster::block_on(read(&store, "k")).expect("read").expect("present");
+        assert_eq!((stored.n, stored.writes.len()), (40, WRITE_TOKEN_LIMIT));
+        store.set("bad", b"not json").now_or_fail();
+        assert!(pollster::block_on(update(&store, &OsRandom, "bad", add_one)).is_err());
+    }
+
+    trait NowOrFail {
+        fn now_or_fail(self);
+    }
+    impl<F: std::future::Future<Output = Result<(), StoreError>>> NowOrFail for F {
+        fn now_or_fail(self) {
+            pollster::block_on(self).expect("store");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The replay cache: atomic, and expiring.
+//!
+//! - V2: a `nonce` is remembered under `nonce/{minute}/{nonce}`, `minute` being the signed `timestamp` in minutes.
+//!   A replay must repeat the timestamp (it is signed), so it finds the entry. Remembering is an atomic
+//!   create-if-absent ([`atomic::update`]): of two concurrent requests with one nonce exactly one passes.
+//! - V1 has no nonce: a request is identified by its `authToken` (an HMAC over every parameter, `timeStamp`
+//!   included), remembered under `nonce/{minute}/v1-{hash}` once the request has been applied. A repeat inside the
+//!   V1 window is acknowledged without being applied again (the marketplace may retry a V1 call with the same URL);
+//!   outside the window it is refused by the window check.
+//! - Expiry: an entry is useless once its timestamp can no longer pass the window. A sweep deletes such entries at
+//!   most once per V2 window: any verified request checks the `nonce/sweep` mark (one read) and, when the sweep is
+//!   due, claims it atomically and deletes up to [`SWEEP_BATCH`] expired entries.
+
+use sha2::{Digest, Sha256};
+
+use crate::ports::atomic::{self, Change, Tokened};
+use crate::ports::{Random, Store, StoreError};
+
+/// Most expired entries one sweep deletes, so a request that sweeps still answers promptly.
+pub const SWEEP_BATCH: usize = 256;
+
+const PREFIX: &str = "nonce/";
+const SWEEP_KEY: &str = "nonce/sweep";
+const MINUTE_MS: u64 = 60_000;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    /// The request's timestamp (ms epoch).
+    ts: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+
+impl Tokened for Entry {
+    fn write_tokens(&self) -> &[String] {
+        &self.writes
+    }
+    fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+        &mut self.writes
+    }
+}
+
+/// Key of a remembered V2 nonce.
+pub fn nonce_key(nonce: &str, timestamp_ms: u64) -> String {
+    format!("{PREFIX}{}/{nonce}", timestamp_ms / MINUTE_MS)
+}
+
+/// Key of a remembered V1 request.
+pub fn v1_request_key(auth_token: &str, timestamp_ms: u64) -> String {
+    let digest = Sha256::digest(auth_token.as_bytes());
+    format!("{PREFIX}{}/v1-{}", timestamp_ms / MINUTE_MS, hex::encode(&digest[..16]))
+}
+
+/// Remembers `key`; `false` when it was remembered before (a replay). Atomic: concurrent callers with one key get
+/// exactly one `true`.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn remember<S: Store, R: Random>(
+    store: &S,
+    random: &R,
+    key: &str,
+    timestamp_ms: u64,
+) -> Result<bool, StoreError> {
+    atomic::update(store, random, key, |current: Option<Entry>| match current {
+        Some(_) => Change::Keep(false),
+        None => Change::Write(Entry { ts: timestamp_ms, writes: Vec::new() }, true),
+    })
+    .await
+}
+
+/// Whether `key` is remembered.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn seen<S: Store>(store: &S, key: &str) -> Result<bool, StoreError> {
+    Ok(store.get(key).await?.is_some())
+}
+
+/// Deletes expired entries when a sweep is due (at most once per `interval_ms`); returns how many it deleted.
+///
+/// An entry expires when its minute ended more than `horizon_ms` ago: no timestamp that old passes any window.
+///
+/// # Errors
+/// [`StoreError`] when the store fails; the caller answers `000005` and nothing is lost (the next request sweeps).
+pub async fn sweep_if_due<S: Store, R: Random>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    interval_ms: u64,
+    horizon_ms: u64,
+) -> Result<usize, StoreError> {
+    let due = |last: Option<&Entry>| last.is_none_or(|l| now_ms.saturating_sub(l.ts) >= interval_ms.max(MINUTE_MS));
+    let mark: Option<Entry> = atomic::read(store, SWEEP_KEY).await?;
+    if !due(mark.as_ref()) {
+        return Ok(0);
+    }
+    let claimed = atomic::update(store, random, SWEEP_KEY, |current: Option<Entry>| {
+        if due(current.as_ref()) {
+            Change::Write(Entry { ts: now_ms, writes: current.map(|c| c.writes).unwrap_or_default() }, true)
+        } else {
+            Change::Keep(false)
+        }
+    })
+    .await?;
+    if !claimed {
+        return Ok(0);
+    }
+    let cutoff = now_ms.saturating_sub(horizon_ms);
+    let expired: Vec<String> = store
+        .keys()
+        .await?
+        .into_iter()
+        .filter(|k| {
+            let minute = k.strip_prefix(PREFIX).and_then(|rest| rest.split_once('/')).map(|(m, _)| m.parse::<u64>());
+            matches!(minute, Some(Ok(m)) if (m + 1).saturating_mul(MINUTE_MS) < cutoff)
+        })
+        .take(SWEEP_BATCH)
+        .collect();
+    for key in &expired {
+        store.delete(key).await?;
+    }
+    Ok(expired.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MemoryStore, OsRandom};
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        pollster::block_on(f)
+    }
+
+    #[test]
+    fn a_nonce_passes_once() {
+        let store = MemoryStore::new();
+        let key = nonce_key("N1", 1_700_000_000_000);
+        assert_eq!(key, "nonce/28333333/N1");
+        assert!(block(remember(&store, &OsRandom, &key, 1_700_000_000_000)).expect("store"));
+        assert!(!block(remember(&store, &OsRandom, &key, 1_700_000_000_000)).expect("store"));
+    }
+
+    #[test]
+    fn the_sweep_deletes_only_expired_entries_and_runs_once_per_interval() {
+        let store = MemoryStore::new();
+        let now = 1_700_000_000_000;
+        for (nonce, ts) in [("old", now - 200_000), ("edge", now - 100_000), ("fresh", now - 1_000)] {
+            block(remember(&store, &OsRandom, &nonce_key(nonce, ts), ts)).expect("store");
+        }
+        block(store.set("live/instance/x", b"{}")).expect("store");
+        let deleted = block(sweep_if_due(&store, &OsRandom, now, 60_000, 120_000)).expect("sweep");
+        assert_eq!(deleted, 1);
+        let keys = block(store.keys()).expect("keys");
+        assert!(keys.iter().all(|k| !k.ends_with("/old")), "{keys:?}");
+        assert!(keys.iter().any(|k| k.ends_with("/edge")) && keys.contains(&"live/instance/x".to_owned()));
+        // Not due again within the interval, due after it.
+        assert_eq!(block(sweep_if_due(&store, &OsRandom, now + 59_000, 60_000, 120_000)).expect("sweep"), 0);
+        assert_eq!(block(sweep_if_due(&store, &OsRandom, now + 60_000, 60_000, 120_000)).expect("sweep"), 1);
+    }
+}
