@@ -330,39 +330,25 @@ pub fn apply(
     mode: Provisioning,
     now_ms: u64,
 ) -> Transition {
+    // The daily dial test replays the product's saved debug cases, a release among them; a debug (`testFlag=1`)
+    // instance is therefore created again by its `newInstance`, while a production release stays final.
+    if let (Some(old), Event::Create { .. }) = (&record, event)
+        && old.test
+        && old.status.is_released()
+    {
+        let mut t = create(instance_id, test, event, mode, now_ms, old.seq);
+        if let Some(rec) = t.record.as_mut() {
+            // Events of the previous life that have not reached the backend yet still go first.
+            let mut outbox = old.outbox.clone();
+            outbox.append(&mut rec.outbox);
+            rec.outbox = outbox;
+            rec.dead_letters.clone_from(&old.dead_letters);
+        }
+        return t;
+    }
     let Some(mut rec) = record else {
         return match event {
-            Event::Create { order_id, order_line_id, product_id, details } => {
-                let mut rec = InstanceRecord {
-                    v: RECORD_VERSION,
-                    instance_id: instance_id.to_owned(),
-                    test,
-                    order_id: order_id.clone(),
-                    order_line_id: order_line_id.clone(),
-                    status: match mode {
-                        Provisioning::BuiltIn => Status::Active,
-                        Provisioning::Forward => Status::Pending { frozen: false },
-                    },
-                    product_id: product_id.clone(),
-                    expire_ms: None,
-                    app_info: None,
-                    details: details.clone(),
-                    order_lines: vec![OrderLineRef {
-                        kind: "new".into(),
-                        order_id: order_id.clone(),
-                        order_line_id: Some(order_line_id.clone()),
-                    }],
-                    applied: Vec::new(),
-                    seq: 0,
-                    outbox: Vec::new(),
-                    dead_letters: Vec::new(),
-                    created_ms: now_ms,
-                    updated_ms: now_ms,
-                    writes: Vec::new(),
-                };
-                let forwarded = finish(&mut rec, event, mode, now_ms);
-                Transition { record: Some(rec), changed: true, outcome: Outcome::Done, forwarded }
-            }
+            Event::Create { .. } => create(instance_id, test, event, mode, now_ms, 0),
             // Releasing something unknown is success (idempotent release); everything else needs an instance.
             Event::Release { .. } => {
                 Transition { record: None, changed: false, outcome: Outcome::Done, forwarded: vec![] }
@@ -438,6 +424,43 @@ pub fn apply(
     Transition { record: Some(rec), changed: true, outcome: Outcome::Done, forwarded }
 }
 
+/// A new record for a `Create` event; `seq` continues a released debug instance's sequence when it is created again
+/// (so its events get new ids).
+fn create(instance_id: &str, test: bool, event: &Event, mode: Provisioning, now_ms: u64, seq: u32) -> Transition {
+    let Event::Create { order_id, order_line_id, product_id, details } = event else {
+        return Transition { record: None, changed: false, outcome: Outcome::NotFound, forwarded: vec![] };
+    };
+    let mut rec = InstanceRecord {
+        v: RECORD_VERSION,
+        instance_id: instance_id.to_owned(),
+        test,
+        order_id: order_id.clone(),
+        order_line_id: order_line_id.clone(),
+        status: match mode {
+            Provisioning::BuiltIn => Status::Active,
+            Provisioning::Forward => Status::Pending { frozen: false },
+        },
+        product_id: product_id.clone(),
+        expire_ms: None,
+        app_info: None,
+        details: details.clone(),
+        order_lines: vec![OrderLineRef {
+            kind: "new".into(),
+            order_id: order_id.clone(),
+            order_line_id: Some(order_line_id.clone()),
+        }],
+        applied: Vec::new(),
+        seq,
+        outbox: Vec::new(),
+        dead_letters: Vec::new(),
+        created_ms: now_ms,
+        updated_ms: now_ms,
+        writes: Vec::new(),
+    };
+    let forwarded = finish(&mut rec, event, mode, now_ms);
+    Transition { record: Some(rec), changed: true, outcome: Outcome::Done, forwarded }
+}
+
 /// Marks a pending instance as provisioned with the backend's (or built-in) login information.
 ///
 /// Idempotent: an instance that is not pending is returned unchanged (`false`).
@@ -497,7 +520,11 @@ fn finish(rec: &mut InstanceRecord, event: &Event, mode: Provisioning, now_ms: u
 /// and the record's sequence number after it (freeze, unfreeze and release are told apart by position only, and
 /// updates are serialised by compare-and-swap, so no two transitions share a sequence number).
 fn event_identity(event: &Event, seq: u32) -> String {
-    event.key().unwrap_or_else(|| format!("{}/{seq}", event.kind()))
+    match event {
+        // A debug instance created again after its release (seq > 1) announces a new creation.
+        Event::Create { .. } if seq > 1 => format!("create/{seq}"),
+        _ => event.key().unwrap_or_else(|| format!("{}/{seq}", event.kind())),
+    }
 }
 
 /// The stable id of an event (`webhook-id`): a UUID v5 of the instance and the event's identity, the same on every
@@ -727,5 +754,24 @@ mod tests {
         // The same renewal applied to a record that never saw it (another node's copy) gets the same id.
         let other = apply(Some(created(Provisioning::Forward)), "i-1", false, &events[1], Provisioning::Forward, 7);
         assert_eq!(other.record.expect("r").outbox[1].id, rec.outbox[2].id);
+    }
+
+    #[test]
+    fn a_released_debug_instance_is_created_again_but_a_production_one_is_not() {
+        for (test, comes_back) in [(true, true), (false, false)] {
+            let rec = apply(None, "i-1", test, &create(), Provisioning::Forward, 10).record.expect("r");
+            let release = Event::Release { order_id: None };
+            let released = apply(Some(rec), "i-1", test, &release, Provisioning::Forward, 20).record.expect("r");
+            let again = apply(Some(released.clone()), "i-1", test, &create(), Provisioning::Forward, 30);
+            let rec = again.record.expect("r");
+            assert_eq!(!rec.status.is_released(), comes_back, "test={test}");
+            if comes_back {
+                let first = released.outbox[0].id.clone();
+                let new = rec.outbox.last().map(|e| e.id.clone()).unwrap_or_default();
+                assert_ne!(first, new, "the new creation has its own event id");
+                assert_eq!(rec.outbox.len(), released.outbox.len() + 1, "earlier undelivered events are kept");
+                assert!(rec.seq > released.seq);
+            }
+        }
     }
 }

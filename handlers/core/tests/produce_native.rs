@@ -216,13 +216,43 @@ fn unknown_instances() {
 }
 
 #[test]
-fn debug_traffic_is_kept_apart_from_production() {
+fn debug_traffic_is_stored_apart_and_found_whatever_testflag_later_calls_carry() {
     let w = World::built_in();
     let id = w.new_instance("CS1", "CS1-000001", "b1", "1")["instanceId"].as_str().expect("id").to_owned();
     assert!(w.store.snapshot().keys().any(|k| k.starts_with("test/instance/")));
     assert!(!w.store.snapshot().keys().any(|k| k.starts_with("live/instance/")));
-    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":"0"}))), "000003");
-    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":"1"}))), "000000");
+    // The marketplace does not always repeat testFlag: the debug instance is found either way.
+    for flag in ["0", "1"] {
+        assert_eq!(
+            code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":flag}))),
+            "000000"
+        );
+    }
+    assert_eq!(
+        code(&w.v2(serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE"}))),
+        "000000"
+    );
+    let rec = w.store.snapshot().get(&format!("test/instance/{id}")).cloned().unwrap_or_default();
+    assert!(String::from_utf8_lossy(&rec).contains(r#""state":"frozen""#), "the freeze reached the debug record");
+    assert!(!w.store.snapshot().keys().any(|k| k.starts_with("live/instance/")), "and created no production one");
+}
+
+#[test]
+fn the_daily_dial_test_keeps_passing_after_its_release_case_ran() {
+    let w = World::built_in();
+    let new = serde_json::json!({"activity":"newInstance","orderId":"CSDIAL","orderLineId":"CSDIAL-1","businessId":"b","testFlag":"1"});
+    for day in 0..3 {
+        let id = w.v2(new.clone())["instanceId"].as_str().expect("id").to_owned();
+        let query = serde_json::json!({"activity":"queryInstance","instanceId":id,"testFlag":"1"});
+        assert_eq!(code(&w.v2(query)), "000000", "day {day}: the saved query case passes");
+        let release = serde_json::json!({"activity":"releaseInstance","instanceId":id,"testFlag":"1"});
+        assert_eq!(code(&w.v2(release)), "000000", "day {day}");
+    }
+    // A production release stays final.
+    let id = w.new_instance("CSPROD", "CSPROD-1", "b", "0")["instanceId"].as_str().expect("id").to_owned();
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"releaseInstance","instanceId":id}))), "000000");
+    w.new_instance("CSPROD", "CSPROD-1", "b2", "0");
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id}))), "000003");
 }
 
 #[test]
@@ -288,12 +318,37 @@ fn invalid_bodies_name_the_field() {
 }
 
 #[test]
-fn key_rotation_verifies_old_key_and_signs_with_new() {
+fn answers_are_signed_and_credentials_encrypted_with_the_key_that_verified_the_request() {
+    const V1_KEY: &str = "v1-key-of-a-legacy-product-000001";
     let mut w = World::built_in();
-    w.cfg = ProduceConfig::new(KeyRing::parse_list(&format!("new-key-0001, {AK}")).expect("keys"));
-    // The marketplace still signs with the old key (second in the ring).
+    w.cfg = ProduceConfig::new(KeyRing::parse_list(&format!("{AK}, {V1_KEY}")).expect("keys"));
+    // V2 signs with the first key; the V1 product's calls with the second.
     let v = w.new_instance("CS1", "CS1-000001", "b1", "0");
     assert_eq!(code(&v), "000000");
+    let v1 = Marketplace::new(KeyRing::parse_list(V1_KEY).expect("key"));
+    let stamp = format_compact_utc(T0, Precision::Millis17);
+    let params = [
+        ("activity", "newInstance"),
+        ("businessId", "b-v1"),
+        ("customerId", "c1"),
+        ("expireTime", "20300727153156"),
+        ("orderId", "CSV1"),
+        ("productId", "P1"),
+        ("testFlag", "0"),
+        ("timeStamp", stamp.as_str()),
+    ];
+    let req = v1.v1("/produce", &params);
+    let ctx = Ctx { store: &w.store, backend: &w.backend, clock: &w.clock, random: &OsRandom };
+    let resp = pollster::block_on(handle(&req, &w.cfg, &ctx)).response;
+    let only_v1 = KeyRing::parse_list(V1_KEY).expect("key");
+    let sign = resp.header("body-sign").expect("Body-Sign");
+    assert!(body_sign::verify(sign, &resp.body, &only_v1).is_ok(), "Body-Sign under the V1 product's key");
+    let only_v2 = KeyRing::parse_list(AK).expect("key");
+    assert!(body_sign::verify(sign, &resp.body, &only_v2).is_err(), "not under the first key");
+    let v: Value = serde_json::from_slice(&resp.body).expect("json");
+    let user = v["appInfo"]["userName"].as_str().unwrap_or_else(|| panic!("encrypted userName in {v}"));
+    let cipher = CredentialCipher::new(&SecretKey::new(V1_KEY), AesBits::Aes256);
+    assert_eq!(cipher.decrypt(user).expect("decrypts with the V1 key"), "admin");
 }
 
 #[test]
@@ -553,4 +608,51 @@ fn a_slow_backend_is_cut_off_by_the_request_deadline() {
     w.new_instance("CSS", "CSS-1", "b1", "0");
     let seen = w.backend.timeouts.borrow();
     assert!(!seen.is_empty() && seen.iter().all(|t| *t <= 900), "{seen:?}");
+}
+
+#[test]
+fn order_notifications_reach_the_backend_before_the_marketplace_is_told_success() {
+    let w = World::forward();
+    let notify = serde_json::json!({"activity":"orderNotify","orderId":"CSN","orderLineId":"CSN-1","testFlag":"0"});
+    w.backend.down.set(true);
+    assert_eq!(code(&w.v2(notify.clone())), "000005", "not taken: the marketplace retries");
+    w.backend.down.set(false);
+    w.clock.0.set(w.clock.0.get() + 60_000);
+    assert_eq!(code(&w.v2(notify.clone())), "000000");
+    assert_eq!(code(&w.v2(notify)), "000000", "a repeat is answered without sending again");
+    let sent: Vec<Vec<u8>> = w.backend.received.borrow().iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(sent.len(), 1, "delivered once");
+    let event: Value = serde_json::from_slice(&sent[0]).expect("json");
+    assert_eq!(
+        (event["type"].as_str(), event["data"]["orderLineId"].as_str()),
+        (Some("order.notified"), Some("CSN-1"))
+    );
+    assert_eq!(event["timestamp"], T0, "the first notification's time, so every attempt sends the same body");
+}
+
+#[test]
+fn the_backend_decides_a_change_check_in_forward_mode() {
+    let w = World::forward();
+    let id = w.new_instance("CSC", "CSC-1", "b1", "0")["instanceId"].as_str().unwrap_or("").to_owned();
+    let check = serde_json::json!({"activity":"changeInstanceCheck","instanceId":id,"productInfo":{"productId":"P2","skuCode":"S2"}});
+    assert_eq!(code(&w.v2(check.clone())), "000000");
+    let last = w.backend.received.borrow().last().map(|(_, b)| b.clone()).unwrap_or_default();
+    let event: Value = serde_json::from_slice(&last).expect("json");
+    assert_eq!(event["type"], "instance.change_check");
+    assert_eq!(event["data"]["productInfo"]["skuCode"], "S2");
+    *w.backend.refuse.borrow_mut() = Some("instance.change_check".into());
+    assert_eq!(code(&w.v2(check)), "000005", "refused by the seller's system");
+}
+
+#[test]
+fn a_backend_app_info_the_marketplace_would_refuse_is_not_accepted() {
+    let w = World::forward();
+    *w.backend.reply.borrow_mut() =
+        serde_json::to_vec(&serde_json::json!({"appInfo":{"frontEndUrl": format!("https://a/{}", "x".repeat(600))}}))
+            .expect("json");
+    let id = w.new_instance("CSL", "CSL-1", "b1", "0")["instanceId"].as_str().unwrap_or("").to_owned();
+    assert_eq!(code(&w.v2(serde_json::json!({"activity":"queryInstance","instanceId":id}))), "000004");
+    let rec = w.record(&id);
+    let reason = rec["outbox"][0]["lastError"].as_str().unwrap_or("");
+    assert!(reason.contains("frontEndUrl is longer than 512"), "{rec}");
 }

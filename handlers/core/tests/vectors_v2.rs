@@ -115,7 +115,7 @@ v2_vectors!(
         eq("candidates of a canonical body", candidates, vec![v.payload.as_bytes().to_vec()])?;
         let auth = V2Auth { signature: Some(&v.signature), timestamp: Some(&v.timestamp), nonce: Some(&v.nonce) };
         let got = ver.verify(auth, v.body.as_bytes(), ms(&v.timestamp) + 1_000);
-        eq("verify", got, Ok(V2Verified { timestamp_ms: ms(&v.timestamp), nonce: v.nonce.clone() }))
+        eq("verify", got, Ok(V2Verified { timestamp_ms: ms(&v.timestamp), nonce: v.nonce.clone(), key_index: 0 }))
     }
 );
 

@@ -55,7 +55,10 @@ pub const RULES: &[RuleDef] = &[
     rule("release", "releaseInstance answers 000000"),
     rule("release.repeat", "a repeated releaseInstance answers 000000"),
     rule("release.unknown", "releaseInstance for an instanceId that was never created answers 000000"),
-    rule("release.final", "a late newInstance retry after release returns the same instanceId and does not revive it"),
+    rule(
+        "release.final",
+        "a released instance is no longer reported, and a late newInstance retry keeps its instanceId",
+    ),
     rule("auth.forged", "a forged signature (random, or made for another body) answers 000001"),
     rule("auth.wrong_key", "a request signed with another key answers 000001"),
     rule("auth.missing_signature", "a request without signature answers 000001"),

@@ -220,10 +220,16 @@ impl ContactValue {
 
 /// Decrypts a contact field with AES-256, then AES-128; keeps it raw if both fail (protocol §4.5: the key size of
 /// inbound contact data is undocumented, and provisioning must go on).
+///
+/// A V1 query sends the Base64 text unencoded, so form decoding may have turned its `+` into spaces: when the text
+/// as given does not decrypt, it is tried again with spaces read as `+`.
 pub fn decrypt_contact(key: &SecretKey, text: &str) -> ContactValue {
-    for bits in [AesBits::Aes256, AesBits::Aes128] {
-        if let Ok(plain) = CredentialCipher::new(key, bits).decrypt(text) {
-            return ContactValue::Decrypted(plain);
+    let plus = text.contains(' ').then(|| text.replace(' ', "+"));
+    for candidate in std::iter::once(text).chain(plus.as_deref()) {
+        for bits in [AesBits::Aes256, AesBits::Aes128] {
+            if let Ok(plain) = CredentialCipher::new(key, bits).decrypt(candidate) {
+                return ContactValue::Decrypted(plain);
+            }
         }
     }
     ContactValue::Raw(text.to_owned())
@@ -232,6 +238,20 @@ pub fn decrypt_contact(key: &SecretKey, text: &str) -> ContactValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contact_whose_plus_became_a_space_still_decrypts() {
+        let key = SecretKey::new("1234567890abcdef1234567890abcdef");
+        let cipher = CredentialCipher::new(&key, AesBits::Aes256);
+        // Find an encryption whose Base64 has a '+', as a V1 query sends it unencoded.
+        let encrypted = (0u8..=255)
+            .map(|i| cipher.encrypt("13800000000", &iv_from_random([i; 16])))
+            .find(|e| e.contains('+'))
+            .expect("some IV gives a '+'");
+        let form_decoded = encrypted.replace('+', " ");
+        assert!(matches!(decrypt_contact(&key, &form_decoded), ContactValue::Decrypted(p) if p == "13800000000"));
+        assert!(matches!(decrypt_contact(&key, "not encrypted"), ContactValue::Raw(r) if r == "not encrypted"));
+    }
 
     #[test]
     fn encrypt_type_round_trip() {

@@ -3,10 +3,11 @@
 use super::config::{ProduceConfig, fill_template};
 use super::ctx::{Ctx, Deadline};
 use super::outbox::{self, DeliveryReport};
-use super::state::{instance_key, mode};
+use super::state::{find, instance_key, mode};
 use crate::lifecycle::{self, Event, InstanceRecord, Outcome, Provisioning, StoredAppInfo};
 use crate::ports::atomic::{self, Change};
 use crate::ports::{Backend, Clock, Random, Store, StoreError};
+use sha2::Digest as _;
 
 /// Applies an event atomically, then delivers what the record owes the backend: the whole life of one lifecycle
 /// request.
@@ -29,6 +30,11 @@ pub async fn apply_event<S: Store, B: Backend, C: Clock, R: Random>(
     let mode = mode(cfg);
     // Drawn before the update so that deciding stays free of effects; used only if this request creates the record.
     let built_in = (mode == Provisioning::BuiltIn).then(|| built_in_app_info(cfg, instance_id, event, ctx.random));
+    // Every event but a creation goes to the record wherever it is (see `state::find`).
+    let test = match event {
+        Event::Create { .. } => test,
+        _ => find(ctx.store, test, instance_id).await?.map_or(test, |r| r.test),
+    };
     let key = instance_key(test, instance_id);
     let (outcome, rec) = atomic::update(ctx.store, ctx.random, &key, |current: Option<InstanceRecord>| {
         let t = lifecycle::apply(current, instance_id, test, event, mode, now);
@@ -82,4 +88,118 @@ fn random_password<R: Random>(random: &R) -> String {
         }
     }
     format!("Kg{body}7!")
+}
+
+/// What was recorded about an `orderNotify` (protocol §2.10), under `{ns}/order/{orderId}/{orderLineId}`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderNote {
+    /// When the first notification arrived (ms epoch); also the forwarded event's timestamp, so that every attempt
+    /// sends the same body.
+    notified_ms: u64,
+    /// Whether the seller's backend accepted it (forward mode).
+    #[serde(default)]
+    forwarded: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+
+impl atomic::Tokened for OrderNote {
+    fn write_tokens(&self) -> &[String] {
+        &self.writes
+    }
+    fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+        &mut self.writes
+    }
+}
+
+/// Records an `orderNotify` and, in forward mode, hands it to the backend as `order.notified` before the
+/// marketplace is answered: `Ok(Err(reason))` when the backend did not take it, so the marketplace is answered
+/// `000005` and retries (for 3 hours; then 生产接口消息 restarts it). Once taken, repeats are answered at once.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn notify_order<S: Store, B: Backend, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &ProduceConfig,
+    deadline: &Deadline,
+    test: bool,
+    order_id: &str,
+    order_line_id: &str,
+) -> Result<Result<(), String>, StoreError> {
+    let key = format!("{}/order/{order_id}/{order_line_id}", super::state::namespace(test));
+    let now = ctx.clock.now_ms();
+    let note = atomic::update(ctx.store, ctx.random, &key, |current: Option<OrderNote>| match current {
+        Some(note) => Change::Keep(note),
+        None => Change::Write(
+            OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() },
+            OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() },
+        ),
+    })
+    .await?;
+    if cfg.backend.is_none() || note.forwarded {
+        return Ok(Ok(()));
+    }
+    let instance_id = crate::identity::instance_id_for_order_line(order_id, order_line_id);
+    let id = lifecycle::event_id(&instance_id, "order-notify");
+    let body = serde_json::json!({
+        "id": id,
+        "type": "order.notified",
+        "timestamp": note.notified_ms,
+        "data": { "orderId": order_id, "orderLineId": order_line_id, "testFlag": test, "instanceId": instance_id },
+    })
+    .to_string();
+    match outbox::ask(ctx, cfg, deadline, &id, &body).await {
+        Ok(reply) if (200..300).contains(&reply.status) => {
+            atomic::update(ctx.store, ctx.random, &key, |current: Option<OrderNote>| {
+                let mut note = current.unwrap_or(OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() });
+                if note.forwarded {
+                    return Change::Keep(());
+                }
+                note.forwarded = true;
+                Change::Write(note, ())
+            })
+            .await?;
+            Ok(Ok(()))
+        }
+        Ok(reply) => Ok(Err(format!("backend answered HTTP {} to order.notified", reply.status))),
+        Err(reason) => Ok(Err(reason)),
+    }
+}
+
+/// Asks the backend whether an instance may change to `product_info` (`changeInstanceCheck`, protocol §2.9), as
+/// `instance.change_check`: a `2xx` allows it; a refusal may name a result code in its body
+/// (`{"resultCode":"000100","resultMsg":"…"}`), else `000005`; no answer in time is `000005` too.
+///
+/// Returns the result code and, for a refusal, the reason to log.
+pub async fn check_change<S, B: Backend, C: Clock, R>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &ProduceConfig,
+    deadline: &Deadline,
+    rec: &InstanceRecord,
+    product_info: serde_json::Value,
+) -> (crate::wire::result_code::ResultCode, Option<String>) {
+    use crate::wire::result_code::ResultCode;
+    let now = ctx.clock.now_ms();
+    let digest = sha2::Sha256::digest(product_info.to_string().as_bytes());
+    let id = lifecycle::event_id(&rec.instance_id, &format!("change-check/{}/{now}", hex::encode(&digest[..8])));
+    let body = serde_json::json!({
+        "id": id,
+        "type": "instance.change_check",
+        "timestamp": now,
+        "data": { "instanceId": rec.instance_id, "testFlag": rec.test, "productInfo": product_info },
+    })
+    .to_string();
+    match outbox::ask(ctx, cfg, deadline, &id, &body).await {
+        Ok(reply) if (200..300).contains(&reply.status) => (ResultCode::Success, None),
+        Ok(reply) => {
+            let named = serde_json::from_slice::<serde_json::Value>(&reply.body)
+                .ok()
+                .and_then(|v| v.get("resultCode")?.as_str()?.parse::<ResultCode>().ok())
+                .filter(|c| *c != ResultCode::Success);
+            let reason = format!("backend refused the change (HTTP {})", reply.status);
+            (named.unwrap_or(ResultCode::InternalError), Some(reason))
+        }
+        Err(reason) => (ResultCode::InternalError, Some(reason)),
+    }
 }

@@ -80,7 +80,7 @@ where
     if let Some(route) = admin::route(req) {
         return admin::handle(route, req, cfg, ctx, &deadline).await;
     }
-    let mut run = Run { deadline, report: outbox::DeliveryReport::default() };
+    let mut run = Run { deadline, report: outbox::DeliveryReport::default(), key_index: 0 };
     let reply = if req.body.len() > MAX_BODY_BYTES {
         Reply::error("-", None, ResultCode::InvalidParameter, format!("request body exceeds {MAX_BODY_BYTES} bytes"))
     } else {
@@ -103,7 +103,7 @@ where
     if let Some(b) = background {
         log = Some(log.map_or(b.clone(), |l| format!("{l} {b}")));
     }
-    reply.finish_with(cfg, log)
+    reply.finish_with(run.answer_key(cfg), log)
 }
 
 /// Runs the replay cache's sweep when it is due (see [`replay`]): every verified request may, so expired entries

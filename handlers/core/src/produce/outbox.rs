@@ -236,9 +236,13 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random>(
             Ok(reply) => Some(format!("HTTP {}", reply.status)),
             Err(e) => Some(e.to_string()),
         };
-        let app_info = match &result {
-            Ok(reply) if failure.is_none() && next.kind == CREATED => Some(backend_app_info(&reply.body, cfg, &rec)),
-            _ => None,
+        let (failure, app_info) = match &result {
+            Ok(reply) if failure.is_none() && next.kind == CREATED => match backend_app_info(&reply.body, cfg, &rec) {
+                Ok(info) => (None, Some(info)),
+                // An answer the marketplace would refuse is not accepted: the event stays, with the reason.
+                Err(reason) => (Some(reason), None),
+            },
+            _ => (failure, None),
         };
         let now = ctx.clock.now_ms();
         let max_attempts = cfg.outbox_max_attempts;
@@ -318,23 +322,66 @@ enum Step {
 
 const CREATED: &str = "instance.created";
 
+/// Longest `AppInfo` fields the marketplace accepts (protocol §2.4), in characters.
+const APP_INFO_LIMITS: [(&str, usize); 5] =
+    [("frontEndUrl", 512), ("adminUrl", 512), ("userName", 128), ("password", 128), ("memo", 1024)];
+
 /// Login information after the backend accepted `instance.created`: the `appInfo` it answered
 /// (`{"appInfo": {"frontEndUrl": ..., ...}}`), or else the URL templates **without** credentials — a password
 /// nobody's system knows would lock the buyer out.
-fn backend_app_info(body: &[u8], cfg: &ProduceConfig, rec: &InstanceRecord) -> StoredAppInfo {
+///
+/// # Errors
+/// The reason, when the answered `appInfo` has a field longer than the marketplace accepts.
+fn backend_app_info(body: &[u8], cfg: &ProduceConfig, rec: &InstanceRecord) -> Result<StoredAppInfo, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Reply {
         app_info: Option<StoredAppInfo>,
     }
     let answered = serde_json::from_slice::<Reply>(body).ok().and_then(|r| r.app_info);
-    answered.filter(|a| !a.front_end_url.is_empty()).unwrap_or_else(|| StoredAppInfo {
+    if let Some(info) = &answered {
+        let fields = [
+            Some(&info.front_end_url),
+            info.admin_url.as_ref(),
+            info.user_name.as_ref(),
+            info.password.as_ref(),
+            info.memo.as_ref(),
+        ];
+        for ((name, limit), value) in APP_INFO_LIMITS.iter().zip(fields) {
+            if value.is_some_and(|v| v.chars().count() > *limit) {
+                return Err(format!("backend appInfo.{name} is longer than {limit} characters"));
+            }
+        }
+    }
+    Ok(answered.filter(|a| !a.front_end_url.is_empty()).unwrap_or_else(|| StoredAppInfo {
         front_end_url: super::config::fill_template(&cfg.front_end_url, &rec.instance_id, &rec.order_id),
         admin_url: cfg.admin_url.as_deref().map(|t| super::config::fill_template(t, &rec.instance_id, &rec.order_id)),
         user_name: None,
         password: None,
         memo: cfg.memo.clone(),
-    })
+    }))
+}
+
+/// Asks the backend a question that is not an event (a change check, an order notification), within the deadline,
+/// signed like events: `Ok` with the reply when it answered in time, or the failure's reason.
+///
+/// # Errors
+/// The reason the call failed (no backend, deadline too near, transport), for the log and the answer.
+pub async fn ask<S, B: Backend, C: Clock, R>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &ProduceConfig,
+    deadline: &Deadline,
+    id: &str,
+    body: &str,
+) -> Result<crate::ports::OutboundReply, String> {
+    let Some(target) = &cfg.backend else { return Err("no backend configured".into()) };
+    let left = deadline.remaining_ms(ctx.clock);
+    if left < MIN_CALL_MS + ANSWER_MARGIN_MS {
+        return Err("no time left before the deadline".into());
+    }
+    let headers = WebhookSigner::new(&target.secret).headers(id, body.as_bytes(), ctx.clock.now_ms());
+    let timeout_ms = target.timeout_ms.min(left - ANSWER_MARGIN_MS);
+    ctx.backend.post(&target.url, &headers, body.as_bytes(), timeout_ms).await.map_err(|e| e.to_string())
 }
 
 /// Delivers due events of listed instances until `max_instances` were delivered to or `max_reads` records were

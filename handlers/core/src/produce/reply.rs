@@ -93,6 +93,16 @@ where
 pub(crate) struct Run {
     pub(crate) deadline: Deadline,
     pub(crate) report: DeliveryReport,
+    /// The position in `access_keys` of the key that verified the request (0 until one did): answers are signed,
+    /// and credentials encrypted, with the key the marketplace used.
+    pub(crate) key_index: usize,
+}
+
+impl Run {
+    /// The key answers are signed and credentials encrypted with.
+    pub(crate) fn answer_key<'c>(&self, cfg: &'c ProduceConfig) -> &'c crate::signing::keys::SecretKey {
+        cfg.keys.iter().nth(self.key_index).unwrap_or_else(|| cfg.keys.signing_key())
+    }
 }
 
 /// An answer before serialisation and signing.
@@ -148,8 +158,8 @@ impl Reply {
         self
     }
 
-    pub(crate) fn finish_with(self, cfg: &ProduceConfig, outbox: Option<String>) -> Handled {
-        let sign = body_sign::header_value(cfg.keys.signing_key(), &self.body);
+    pub(crate) fn finish_with(self, key: &crate::signing::keys::SecretKey, outbox: Option<String>) -> Handled {
+        let sign = body_sign::header_value(key, &self.body);
         Handled {
             response: Outbound {
                 status: 200,

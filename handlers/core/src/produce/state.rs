@@ -24,3 +24,13 @@ pub async fn load<S: Store>(store: &S, test: bool, instance_id: &str) -> Result<
 pub fn mode(cfg: &ProduceConfig) -> Provisioning {
     if cfg.backend.is_some() { Provisioning::Forward } else { Provisioning::BuiltIn }
 }
+
+/// Loads a record from the namespace `test` names, or else from the other one: the marketplace does not always send
+/// the same `testFlag` for one instance (a debug case saved from a production order, or the reverse), and an
+/// instance must not look unknown because of it.
+pub async fn find<S: Store>(store: &S, test: bool, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+    match load(store, test, instance_id).await? {
+        Some(rec) => Ok(Some(rec)),
+        None => load(store, !test, instance_id).await,
+    }
+}

@@ -4,7 +4,7 @@ use super::config::ProduceConfig;
 use super::ctx::Ctx;
 use super::replay;
 use super::reply::{DispatchResult, Reply, Run, lifecycle_reply};
-use super::state::load;
+use super::state;
 use super::{events, outbox};
 use crate::crypto::aes_cred::{CredentialCipher, decrypt_contact, iv_from_random};
 use crate::http::{Inbound, single_param};
@@ -31,14 +31,21 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             return Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{name} appears more than once"));
         }
     }
-    if let Err(e) = V1AuthToken::new(cfg.keys.clone()).verify(&req.query) {
-        return if e.is_authentication_failure() {
-            Reply::error(IFACE, None, ResultCode::AuthFailed, ResultCode::AuthFailed.default_message().to_owned())
-                .with_reason(e.to_string())
-        } else {
+    match V1AuthToken::new(cfg.keys.clone()).verify_key(&req.query) {
+        Ok(index) => run.key_index = index,
+        Err(e) if e.is_authentication_failure() => {
+            return Reply::error(
+                IFACE,
+                None,
+                ResultCode::AuthFailed,
+                ResultCode::AuthFailed.default_message().to_owned(),
+            )
+            .with_reason(e.to_string());
+        }
+        Err(e) => {
             let field = e.field().unwrap_or("timeStamp");
-            Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} is invalid: {e}"))
-        };
+            return Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} is invalid: {e}"));
+        }
     }
     let stamp = single_param(&params, "timeStamp").ok().flatten().unwrap_or("");
     let stamp_ms = crate::wire::time::parse_compact_utc(stamp).ok();
@@ -117,7 +124,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             let test = r.test_flag.is_debug();
             // V1 has no order line: one instance per (orderId, productId).
             let instance_id = identity::instance_id_for_on_demand(&r.order_id, &r.product_id);
-            let details = new_instance_details(&r, cfg);
+            let details = new_instance_details(&r, run.answer_key(cfg));
             let event = Event::Create {
                 order_id: r.order_id.clone(),
                 order_line_id: String::new(),
@@ -127,7 +134,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             let (_, rec) = events::apply_event(ctx, cfg, &run.deadline, &mut run.report, test, &instance_id, &event)
                 .await
                 .map_err(|e| (A, e))?;
-            let app_info = rec.as_ref().and_then(|rec| encrypted_app_info(rec, cfg, ctx.random));
+            let app_info = rec.as_ref().and_then(|rec| encrypted_app_info(rec, cfg, run.answer_key(cfg), ctx.random));
             let body = to_ascii_json(&msg::V1NewInstanceResponse {
                 result_code: ResultCode::Success,
                 result_msg: ResultCode::Success.default_message().to_owned(),
@@ -184,7 +191,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
             let mut info = Vec::new();
             let mut pending = false;
             for id in &r.instance_ids {
-                let Some(rec) = load(ctx.store, test, id).await.map_err(|e| (A, e))? else { continue };
+                let Some(rec) = state::find(ctx.store, test, id).await.map_err(|e| (A, e))? else { continue };
                 let rec =
                     outbox::deliver_now(ctx, cfg, &run.deadline, &mut run.report, rec).await.map_err(|e| (A, e))?;
                 match rec.status {
@@ -192,7 +199,7 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                     Status::Pending { .. } => pending = true,
                     _ => info.push(msg::V1InstanceInfo {
                         instance_id: rec.instance_id.clone(),
-                        app_info: encrypted_app_info(&rec, cfg, ctx.random),
+                        app_info: encrypted_app_info(&rec, cfg, run.answer_key(cfg), ctx.random),
                         usage_info: None,
                     }),
                 }
@@ -225,8 +232,8 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
 }
 
 /// The order details kept with a V1 instance; contact data is decrypted (or kept raw when it cannot be).
-fn new_instance_details(r: &msg::V1NewInstance, cfg: &ProduceConfig) -> serde_json::Value {
-    let contact = |v: &Option<String>| v.as_deref().map(|c| decrypt_contact(cfg.keys.signing_key(), c).into_string());
+fn new_instance_details(r: &msg::V1NewInstance, key: &crate::signing::keys::SecretKey) -> serde_json::Value {
+    let contact = |v: &Option<String>| v.as_deref().map(|c| decrypt_contact(key, c).into_string());
     serde_json::json!({
         "customerId": r.customer_id,
         "customerName": r.customer_name,
@@ -247,9 +254,14 @@ fn new_instance_details(r: &msg::V1NewInstance, cfg: &ProduceConfig) -> serde_js
 }
 
 /// Login information with `userName`/`password` AES-encrypted as V1 requires.
-fn encrypted_app_info<R: Random>(rec: &InstanceRecord, cfg: &ProduceConfig, random: &R) -> Option<msg::V1AppInfo> {
+fn encrypted_app_info<R: Random>(
+    rec: &InstanceRecord,
+    cfg: &ProduceConfig,
+    key: &crate::signing::keys::SecretKey,
+    random: &R,
+) -> Option<msg::V1AppInfo> {
     let app = rec.app_info.as_ref()?;
-    let cipher = CredentialCipher::new(cfg.keys.signing_key(), cfg.encrypt_type);
+    let cipher = CredentialCipher::new(key, cfg.encrypt_type);
     let encrypt = |plain: &Option<String>| {
         plain.as_ref().map(|p| {
             let mut bytes = [0u8; 16];

@@ -4,7 +4,7 @@ use super::config::ProduceConfig;
 use super::ctx::Ctx;
 use super::replay;
 use super::reply::{DispatchResult, Reply, Run, lifecycle_reply};
-use super::state::{self, load};
+use super::state;
 use super::{events, outbox};
 use crate::crypto::aes_cred::{CredentialCipher, iv_from_random};
 use crate::http::{Inbound, single_param};
@@ -38,6 +38,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
         Ok(v) => v,
         Err(e) => return auth_error(e),
     };
+    run.key_index = verified.key_index;
     if cfg.nonce_cache {
         let key = replay::nonce_key(&verified.nonce, verified.timestamp_ms);
         match replay::remember(ctx.store, ctx.random, &key, verified.timestamp_ms).await {
@@ -100,10 +101,11 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
         V2Request::NewInstance(r) => {
             const A: &str = "newInstance";
             let test = r.test_flag.is_debug();
-            let (instance_id, product_id) = match on_demand_product(r.order_info.as_ref()) {
-                Some(product) => (identity::instance_id_for_on_demand(&r.order_id, &product), Some(product)),
-                None => (identity::instance_id_for_order_line(&r.order_id, &r.order_line_id), None),
-            };
+            let (instance_id, product_id) =
+                match on_demand_product(r.order_info.as_ref(), &r.order_line_id, &r.business_id) {
+                    Some(product) => (identity::instance_id_for_on_demand(&r.order_id, &product), Some(product)),
+                    None => (identity::instance_id_for_order_line(&r.order_id, &r.order_line_id), None),
+                };
             let details = order_details(r.order_info.as_ref(), r.buyer_info.as_ref());
             let event = Event::Create { order_id: r.order_id, order_line_id: r.order_line_id, product_id, details };
             events::apply_event(ctx, cfg, &run.deadline, &mut run.report, test, &instance_id, &event)
@@ -163,19 +165,32 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
         }
         V2Request::ChangeInstanceCheck(r) => {
             const A: &str = "changeInstanceCheck";
-            let rec = load(ctx.store, r.test_flag.is_debug(), &r.instance_id).await.map_err(|e| (A, e))?;
-            let code = match rec {
-                Some(rec) if !rec.status.is_released() => ResultCode::Success,
-                _ => ResultCode::InstanceNotFound,
+            let rec = state::find(ctx.store, r.test_flag.is_debug(), &r.instance_id).await.map_err(|e| (A, e))?;
+            let Some(rec) = rec.filter(|rec| !rec.status.is_released()) else {
+                return Ok(Reply::code(IFACE, A, ResultCode::InstanceNotFound).with_instance(&r.instance_id));
             };
-            Ok(Reply::code(IFACE, A, code).with_instance(&r.instance_id))
+            if cfg.backend.is_none() {
+                return Ok(Reply::code(IFACE, A, ResultCode::Success).with_instance(&r.instance_id));
+            }
+            // Forward mode: the seller's system decides.
+            let (code, reason) =
+                events::check_change(ctx, cfg, &run.deadline, &rec, product_info_json(&r.product_info)).await;
+            let reply = Reply::code(IFACE, A, code).with_instance(&r.instance_id);
+            Ok(match reason {
+                Some(reason) => reply.with_reason(reason),
+                None => reply,
+            })
         }
         V2Request::OrderNotify(r) => {
             const A: &str = "orderNotify";
-            let key = format!("{}/order/{}/{}", state::namespace(r.test_flag.is_debug()), r.order_id, r.order_line_id);
-            let value = serde_json::json!({ "notifiedMs": ctx.clock.now_ms() }).to_string();
-            ctx.store.set(&key, value.as_bytes()).await.map_err(|e| (A, e))?;
-            Ok(Reply::code(IFACE, A, ResultCode::Success))
+            let test = r.test_flag.is_debug();
+            let notified = events::notify_order(ctx, cfg, &run.deadline, test, &r.order_id, &r.order_line_id)
+                .await
+                .map_err(|e| (A, e))?;
+            Ok(match notified {
+                Ok(()) => Reply::code(IFACE, A, ResultCode::Success),
+                Err(reason) => Reply::code(IFACE, A, ResultCode::InternalError).with_reason(reason),
+            })
         }
         other => {
             // Kit activities arriving at the production URL, and anything unknown: logged, answered 000002.
@@ -205,12 +220,12 @@ async fn query<S: Store, B: Backend, C: Clock, R: Random>(
     let mut info = Vec::new();
     let mut pending = false;
     for id in &r.instance_ids {
-        let Some(rec) = load(ctx.store, test, id).await? else { continue };
+        let Some(rec) = state::find(ctx.store, test, id).await? else { continue };
         let rec = outbox::deliver_now(ctx, cfg, &run.deadline, &mut run.report, rec).await?;
         match (&rec.status, &rec.app_info) {
             (Status::Released { .. }, _) => {}
             (Status::Pending { .. }, _) | (_, None) => pending = true,
-            (_, Some(app)) => info.push(instance_info(&rec, app, cfg, ctx.random)),
+            (_, Some(app)) => info.push(instance_info(&rec, app, cfg, run.answer_key(cfg), ctx.random)),
         }
     }
     let first = r.instance_ids.first().map(String::as_str).unwrap_or("");
@@ -231,6 +246,7 @@ fn instance_info<R: Random>(
     rec: &InstanceRecord,
     app: &StoredAppInfo,
     cfg: &ProduceConfig,
+    key: &crate::signing::keys::SecretKey,
     random: &R,
 ) -> msg::InstanceInfo {
     let protect = |plain: &Option<String>| -> Option<String> {
@@ -240,7 +256,7 @@ fn instance_info<R: Random>(
         }
         let mut bytes = [0u8; 16];
         random.fill(&mut bytes);
-        Some(CredentialCipher::new(cfg.keys.signing_key(), cfg.encrypt_type).encrypt(plain, &iv_from_random(bytes)))
+        Some(CredentialCipher::new(key, cfg.encrypt_type).encrypt(plain, &iv_from_random(bytes)))
     };
     msg::InstanceInfo {
         instance_id: rec.instance_id.clone(),
@@ -255,22 +271,45 @@ fn instance_info<R: Random>(
     }
 }
 
-/// The product id when the order-in-body variant says the line is on-demand (`chargingMode` `ON_DEMAND`).
-fn on_demand_product(order_info: Option<&serde_json::Value>) -> Option<String> {
-    let lines = order_info?;
-    let lines: Vec<&serde_json::Value> = match lines {
+/// The product id when the order-in-body variant says that **this request's** line is on-demand (`chargingMode`
+/// `ON_DEMAND`) with one product: the on-demand idempotency key is then `orderId` + `productId` (protocol §2.3).
+///
+/// The line is the one whose `orderLineId` (or else `businessId`) is the request's, or the only line. When the line
+/// cannot be told, or it carries several products, `None`: the order-line key keeps every line and product apart
+/// rather than collapsing them into one instance.
+fn on_demand_product(order_info: Option<&serde_json::Value>, order_line_id: &str, business_id: &str) -> Option<String> {
+    let lines: Vec<&serde_json::Value> = match order_info? {
         serde_json::Value::Array(a) => a.iter().collect(),
         other => vec![other],
     };
-    lines.iter().find_map(|line| {
-        let mode = line.get("chargingMode")?.as_str()?;
-        if !mode.eq_ignore_ascii_case("ON_DEMAND") {
-            return None;
+    let field = |line: &serde_json::Value, name: &str| line.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let line = lines
+        .iter()
+        .find(|l| field(l, "orderLineId").as_deref() == Some(order_line_id))
+        .or_else(|| lines.iter().find(|l| field(l, "businessId").as_deref() == Some(business_id)))
+        .or_else(|| (lines.len() == 1).then(|| &lines[0]))?;
+    if !field(line, "chargingMode")?.eq_ignore_ascii_case("ON_DEMAND") {
+        return None;
+    }
+    let products: Vec<&serde_json::Value> = match line.get("productInfo")? {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    match products.as_slice() {
+        [only] => field(only, "productId").filter(|p| !p.is_empty()),
+        _ => None,
+    }
+}
+
+/// `changeInstanceCheck`'s `productInfo` as the backend receives it: the known fields and every other one.
+fn product_info_json(p: &msg::ProductInfo) -> serde_json::Value {
+    let mut map = p.extra.clone();
+    for (name, value) in [("productId", &p.product_id), ("skuCode", &p.sku_code), ("linearValue", &p.linear_value)] {
+        if let Some(v) = value {
+            map.insert(name.to_owned(), serde_json::Value::String(v.clone()));
         }
-        let product = line.get("productInfo")?;
-        let product = product.as_array().and_then(|a| a.first()).unwrap_or(product);
-        product.get("productId")?.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
-    })
+    }
+    serde_json::Value::Object(map)
 }
 
 fn order_details(
@@ -281,4 +320,28 @@ fn order_details(
         return None;
     }
     Some(serde_json::json!({ "orderInfo": order_info, "buyerInfo": buyer_info }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_demand_product;
+    use serde_json::json;
+
+    #[test]
+    fn each_line_and_product_of_an_on_demand_order_keeps_its_own_key() {
+        let two_lines = json!([
+            {"businessId":"b1","chargingMode":"ON_DEMAND","productInfo":[{"productId":"P1"}]},
+            {"businessId":"b2","chargingMode":"ON_DEMAND","productInfo":[{"productId":"P2"}]},
+        ]);
+        assert_eq!(on_demand_product(Some(&two_lines), "L2", "b2").as_deref(), Some("P2"));
+        assert_eq!(on_demand_product(Some(&two_lines), "L1", "b1").as_deref(), Some("P1"));
+        // A line that cannot be told apart, or one with several products: the order-line key.
+        assert_eq!(on_demand_product(Some(&two_lines), "L3", "b3"), None);
+        let two_products = json!({"chargingMode":"ON_DEMAND","productInfo":[{"productId":"P1"},{"productId":"P2"}]});
+        assert_eq!(on_demand_product(Some(&two_products), "L1", "b1"), None);
+        let by_line = json!([{"orderLineId":"L9","chargingMode":"on_demand","productInfo":{"productId":"P9"}}]);
+        assert_eq!(on_demand_product(Some(&by_line), "L9", "x").as_deref(), Some("P9"));
+        let period = json!({"chargingMode":"PERIOD","productInfo":[{"productId":"P1"}]});
+        assert_eq!(on_demand_product(Some(&period), "L1", "b1"), None);
+    }
 }

@@ -224,9 +224,9 @@ fn java_double(f: f64) -> String {
     }
 }
 
-/// Whether the hex tag `received` equals `tag(key, payload)` for some key of `keys` and some signing candidate
-/// `payload` of `body` (the V2 and kit schemes). Every pair is computed and compared in constant time, so the timing
-/// does not tell which key or candidate matched, or how close a forgery came.
+/// Which key of `keys` (its position) makes the hex tag `received` equal `tag(key, payload)` for some signing
+/// candidate `payload` of `body` (the V2 and kit schemes), or `None`. Every pair is computed and compared in constant
+/// time, so the timing does not tell how close a forgery came.
 ///
 /// # Errors
 /// [`AuthError::NotJsonObject`] when `body` is not a JSON object (checked before the tag is read).
@@ -235,13 +235,16 @@ pub(crate) fn matches_any_candidate(
     body: &[u8],
     received: &str,
     tag: impl Fn(&SecretKey, &[u8]) -> [u8; 32],
-) -> Result<bool, AuthError> {
+) -> Result<Option<usize>, AuthError> {
     let candidates = signing_candidates(body)?;
-    let Some(received) = decode_hex_tag(received) else { return Ok(false) };
-    let mut matched = false;
-    for key in keys.iter() {
+    let Some(received) = decode_hex_tag(received) else { return Ok(None) };
+    let mut matched = None;
+    for (index, key) in keys.iter().enumerate() {
         for payload in &candidates {
-            matched |= ct_eq(&tag(key, payload), &received);
+            // Every key and candidate is tried; only which key matched (not the MAC) decides the branch.
+            if ct_eq(&tag(key, payload), &received) && matched.is_none() {
+                matched = Some(index);
+            }
         }
     }
     Ok(matched)

@@ -100,6 +100,10 @@ impl KitVerifier {
         let matched = canonical_json::matches_any_candidate(&self.keys, body, sign, |key, payload| {
             kit_tag(key, payload, timestamp, nonce)
         })?;
-        if matched { Ok(KitVerified { timestamp_ms, nonce: nonce.to_owned() }) } else { Err(AuthError::BadSignature) }
+        if matched.is_some() {
+            Ok(KitVerified { timestamp_ms, nonce: nonce.to_owned() })
+        } else {
+            Err(AuthError::BadSignature)
+        }
     }
 }

@@ -47,12 +47,14 @@ pub struct V1AuthToken {
     keys: KeyRing,
 }
 
-/// One query parameter, raw (as received) and form-decoded.
+/// One query parameter, raw (as received), form-decoded, and percent-decoded with `+` kept.
 struct Param<'a> {
     raw_key: &'a str,
     raw_value: &'a str,
     key: Cow<'a, str>,
     value: Cow<'a, str>,
+    pct_key: Cow<'a, str>,
+    pct_value: Cow<'a, str>,
 }
 
 fn form_decode(text: &str) -> Cow<'_, str> {
@@ -70,7 +72,14 @@ fn parse_query(raw_query: &str) -> Vec<Param<'_>> {
         .filter(|part| !part.is_empty())
         .map(|part| {
             let (raw_key, raw_value) = part.split_once('=').unwrap_or((part, ""));
-            Param { raw_key, raw_value, key: form_decode(raw_key), value: form_decode(raw_value) }
+            Param {
+                raw_key,
+                raw_value,
+                key: form_decode(raw_key),
+                value: form_decode(raw_value),
+                pct_key: percent_decode_str(raw_key).decode_utf8_lossy(),
+                pct_value: percent_decode_str(raw_value).decode_utf8_lossy(),
+            }
         })
         .collect()
 }
@@ -141,6 +150,15 @@ impl V1AuthToken {
     /// [`AuthError::MissingSignature`] without `authToken`, [`AuthError::MissingTimestamp`] without `timeStamp`,
     /// [`AuthError::BadSignature`] when no accepted convention matches under any key.
     pub fn verify(&self, raw_query: &str) -> Result<(), AuthError> {
+        self.verify_key(raw_query).map(|_| ())
+    }
+
+    /// As [`Self::verify`], and tells which key of the ring matched (its position), so that the answer's
+    /// `Body-Sign` and encrypted credentials use the key the marketplace used.
+    ///
+    /// # Errors
+    /// As [`Self::verify`].
+    pub fn verify_key(&self, raw_query: &str) -> Result<usize, AuthError> {
         let params = parse_query(raw_query);
         let find =
             |name: &str| params.iter().find(|p| p.key == name).map(|p| p.value.as_ref()).filter(|v| !v.is_empty());
@@ -148,7 +166,16 @@ impl V1AuthToken {
         let time_stamp = find("timeStamp").ok_or(AuthError::MissingTimestamp)?;
         let decoded = || params.iter().map(|p| (p.key.as_ref(), p.value.as_ref()));
         let raw = || params.iter().filter(|p| p.key != "authToken").map(|p| (p.raw_key, p.raw_value));
-        let data = [joined(decoded(), false), joined(decoded(), true), joined(raw(), false), joined(raw(), true)];
+        // A sender that percent-decodes but keeps `+` (not form decoding) signs a third form.
+        let pct = || params.iter().map(|p| (p.pct_key.as_ref(), p.pct_value.as_ref()));
+        let data = [
+            joined(decoded(), false),
+            joined(decoded(), true),
+            joined(raw(), false),
+            joined(raw(), true),
+            joined(pct(), false),
+            joined(pct(), true),
+        ];
         self.check(&data, time_stamp, token)
     }
 
@@ -169,22 +196,25 @@ impl V1AuthToken {
             .ok_or(AuthError::MissingTimestamp)?;
         let pairs = || decoded.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let data = [joined(pairs(), false), joined(pairs(), true)];
-        self.check(&data, time_stamp, token)
+        self.check(&data, time_stamp, token).map(|_| ())
     }
 
-    fn check(&self, data: &[String], time_stamp: &str, token: &str) -> Result<(), AuthError> {
+    fn check(&self, data: &[String], time_stamp: &str, token: &str) -> Result<usize, AuthError> {
         let plus = token.replace(' ', "+");
-        let mut matched = false;
-        for key in self.keys.iter() {
+        let mut matched = None;
+        for (index, key) in self.keys.iter().enumerate() {
             for (i, d) in data.iter().enumerate() {
                 if data[..i].contains(d) {
                     continue;
                 }
                 let expected = token_for(key, time_stamp, d);
-                matched |= ct_eq(expected.as_bytes(), token.as_bytes()) | ct_eq(expected.as_bytes(), plus.as_bytes());
+                let hit = ct_eq(expected.as_bytes(), token.as_bytes()) | ct_eq(expected.as_bytes(), plus.as_bytes());
+                if hit && matched.is_none() {
+                    matched = Some(index);
+                }
             }
         }
-        if matched { Ok(()) } else { Err(AuthError::BadSignature) }
+        matched.ok_or(AuthError::BadSignature)
     }
 }
 

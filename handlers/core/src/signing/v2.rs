@@ -57,6 +57,8 @@ pub struct V2Verified {
     pub timestamp_ms: u64,
     /// The nonce, for the replay cache.
     pub nonce: String,
+    /// Which key of the ring verified the request (its position): the answer is signed with it.
+    pub key_index: usize,
 }
 
 /// Signs and verifies V2 requests under a key ring and a timestamp window.
@@ -113,6 +115,9 @@ impl V2Verifier {
         let matched = canonical_json::matches_any_candidate(&self.keys, body, signature, |key, payload| {
             signature_tag(key, payload, timestamp, nonce)
         })?;
-        if matched { Ok(V2Verified { timestamp_ms, nonce: nonce.to_owned() }) } else { Err(AuthError::BadSignature) }
+        match matched {
+            Some(key_index) => Ok(V2Verified { timestamp_ms, nonce: nonce.to_owned(), key_index }),
+            None => Err(AuthError::BadSignature),
+        }
     }
 }
