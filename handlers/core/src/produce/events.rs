@@ -3,7 +3,7 @@
 use super::config::{ProduceConfig, fill_template};
 use super::ctx::{Ctx, Deadline};
 use super::outbox::{self, DeliveryReport};
-use super::state::{find, instance_key, mode};
+use super::state::{instance_key, mode};
 use crate::lifecycle::{self, Event, InstanceRecord, Outcome, Provisioning, StoredAppInfo};
 use crate::ports::atomic::{self, Change};
 use crate::ports::{Backend, Clock, Random, Store, StoreError};
@@ -30,24 +30,32 @@ pub async fn apply_event<S: Store, B: Backend, C: Clock, R: Random>(
     let mode = mode(cfg);
     // Drawn before the update so that deciding stays free of effects; used only if this request creates the record.
     let built_in = (mode == Provisioning::BuiltIn).then(|| built_in_app_info(cfg, instance_id, event, ctx.random));
-    // Every event but a creation goes to the record wherever it is (see `state::find`).
-    let test = match event {
-        Event::Create { .. } => test,
-        _ => find(ctx.store, test, instance_id).await?.map_or(test, |r| r.test),
+    let apply_at = |test: bool| {
+        let key = instance_key(test, instance_id);
+        let built_in = &built_in;
+        async move {
+            atomic::update(ctx.store, ctx.random, &key, |current: Option<InstanceRecord>| {
+                let t = lifecycle::apply(current, instance_id, test, event, mode, now);
+                let Some(mut rec) = t.record else { return Change::Keep((t.outcome, None)) };
+                if !t.changed {
+                    return Change::Keep((t.outcome, Some(rec)));
+                }
+                if rec.app_info.is_none() && !rec.status.is_released() {
+                    rec.app_info.clone_from(built_in);
+                }
+                Change::Write(rec.clone(), (t.outcome, Some(rec)))
+            })
+            .await
+        }
     };
-    let key = instance_key(test, instance_id);
-    let (outcome, rec) = atomic::update(ctx.store, ctx.random, &key, |current: Option<InstanceRecord>| {
-        let t = lifecycle::apply(current, instance_id, test, event, mode, now);
-        let Some(mut rec) = t.record else { return Change::Keep((t.outcome, None)) };
-        if !t.changed {
-            return Change::Keep((t.outcome, Some(rec)));
-        }
-        if rec.app_info.is_none() && !rec.status.is_released() {
-            rec.app_info.clone_from(&built_in);
-        }
-        Change::Write(rec.clone(), (t.outcome, Some(rec)))
-    })
-    .await?;
+    let (mut outcome, mut rec) = apply_at(test).await?;
+    // Every event but a creation goes to the record wherever it is (see `state::find`).
+    if rec.is_none()
+        && !matches!(event, Event::Create { .. })
+        && ctx.store.get(&instance_key(!test, instance_id)).await?.is_some()
+    {
+        (outcome, rec) = apply_at(!test).await?;
+    }
     match rec {
         Some(rec) => Ok((outcome, Some(outbox::deliver_now(ctx, cfg, deadline, report, rec).await?))),
         None => Ok((outcome, None)),

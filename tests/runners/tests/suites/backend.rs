@@ -191,3 +191,72 @@ async fn forward_mode_delivers_every_event_once_on_redis() {
         forward_mode_on(kind, Store::Redis(redis.url())).await;
     }
 }
+
+const ADMIN_TOKEN: &str = "operator-token-for-the-drain";
+
+/// A freeze whose delivery failed, on an instance the marketplace never calls about again: an operator route
+/// (`POST /produce/outbox/drain`, as a scheduler calls it) delivers it once the backend is back.
+async fn quiet_instance_drained_on(kind: RunnerKind, store: Store) {
+    let backend = Arc::new(Backend::default());
+    backend.up.store(true, Ordering::SeqCst);
+    let (addr, server) = serve(Arc::clone(&backend)).await;
+    let opts = RunnerOptions {
+        variables: vec![
+            ("access_keys".into(), AK.into()),
+            ("backend_url".into(), format!("http://{addr}/events")),
+            ("backend_origin".into(), format!("http://{addr}")),
+            ("backend_secret".into(), SECRET.into()),
+            ("admin_token".into(), ADMIN_TOKEN.into()),
+        ],
+        store: store.clone(),
+        ..Default::default()
+    };
+    let where_ = format!("{} on {}", kind.name(), store.name());
+    let runner = Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{where_}: {e:#}"));
+    let new = json!({"activity":"newInstance","orderId":"CSQUIET","orderLineId":"CSQUIET-000001","businessId":"b1"});
+    let id = call(&runner, &new).await["instanceId"].as_str().unwrap_or_default().to_owned();
+    backend.up.store(false, Ordering::SeqCst);
+    let freeze = json!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE"});
+    assert_eq!(call(&runner, &freeze).await["resultCode"], "000000", "{where_}");
+    backend.up.store(true, Ordering::SeqCst);
+
+    let admin = |method: &str, path: &str, token: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Bytes::new())
+            .unwrap_or_else(|e| panic!("request: {e}"))
+    };
+    let listing = runner.send(admin("GET", "/produce/outbox", ADMIN_TOKEN)).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let listing: Value = serde_json::from_slice(listing.body()).unwrap_or_default();
+    assert_eq!(listing["waiting"][0]["type"], "instance.frozen", "{where_}: {listing}");
+    assert!(listing["waiting"][0]["lastError"].as_str().unwrap_or("").contains("503"), "{where_}: {listing}");
+    let refused =
+        runner.send(admin("POST", "/produce/outbox/drain", "wrong")).await.unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(refused.status(), 401, "{where_}");
+    // The back-off after one failure is 5 s; the scheduler's next run comes after it.
+    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+    let drained =
+        runner.send(admin("POST", "/produce/outbox/drain", ADMIN_TOKEN)).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let report: Value = serde_json::from_slice(drained.body()).unwrap_or_default();
+    assert_eq!((drained.status().as_u16(), report["delivered"].clone()), (200, json!(1)), "{where_}: {report}");
+    let delivered = backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let kinds: Vec<Value> = delivered
+        .iter()
+        .map(|d| serde_json::from_slice::<Value>(&d.body).unwrap_or_default()["type"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("instance.created"), json!("instance.frozen")], "{where_}");
+    let state = runner.stop().await.unwrap_or_else(|e| panic!("{where_}: read state: {e:#}"));
+    assert_eq!(state.json(&format!("live/instance/{id}"))["outbox"], json!([]), "{where_}");
+    server.abort();
+    eprintln!("quiet instance on {where_}: the waiting freeze was listed, then delivered by the drain route");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_instances_event_is_delivered_by_the_drain_route() {
+    let _one = exclusive().await;
+    for kind in runner_kinds("drain route") {
+        quiet_instance_drained_on(kind, Store::RunnerDefault).await;
+    }
+}
