@@ -52,6 +52,9 @@ pub(crate) struct ComponentContext {
     /// Answer every `wasi:keyvalue/atomics` `swap` with `cas-failed` after doing it, as Spin 4.1.0-pre0 does on
     /// Redis (see [`crate::AppBuilder::spin_redis_swap_defect`]).
     pub(crate) spin_redis_swap_defect: bool,
+    /// Write a `swap` whose `cas` saw no value unconditionally and answer success, as Spin 4.1.0-pre0's SQLite store
+    /// does (an upsert; see [`crate::AppBuilder::spin_sqlite_swap_upsert`]).
+    pub(crate) spin_sqlite_swap_upsert: bool,
     /// `cas-failed` answers given so far, by every component of the app (see [`crate::App::cas_conflicts`]).
     pub(crate) cas_conflicts: Arc<std::sync::atomic::AtomicUsize>,
 }

@@ -35,6 +35,8 @@ pub struct WasmOptions {
     pub store: Option<Arc<dyn KvBackend>>,
     /// Make every compare-and-swap report a conflict after writing, as Spin 4.1's Redis store does.
     pub spin_redis_swap_defect: bool,
+    /// Make a compare-and-swap on a missing key an unconditional write, as Spin 4.1's SQLite store does.
+    pub spin_sqlite_swap_upsert: bool,
 }
 
 impl Default for WasmOptions {
@@ -45,6 +47,7 @@ impl Default for WasmOptions {
             outbound: None,
             store: None,
             spin_redis_swap_defect: false,
+            spin_sqlite_swap_upsert: false,
         }
     }
 }
@@ -66,7 +69,8 @@ impl WasmEndpoint {
             .variable("access_keys", AK)
             .kv(kv.clone())
             .clock(clock.clone())
-            .spin_redis_swap_defect(opts.spin_redis_swap_defect);
+            .spin_redis_swap_defect(opts.spin_redis_swap_defect)
+            .spin_sqlite_swap_upsert(opts.spin_sqlite_swap_upsert);
         if custom_store {
             builder = builder.kv(Arc::clone(&store));
         }

@@ -50,3 +50,41 @@ fn two_hundred_concurrent_duplicates_converge_on_one_instance() {
     let instances: Vec<String> = ep.kv().keys().into_iter().filter(|k| k.contains("/instance/")).collect();
     assert_eq!(instances, vec![format!("live/instance/{expected}")]);
 }
+
+/// One signed request sent 24 times at once (a replay racing its original): exactly one is accepted. Also with the
+/// compare-and-swap of Spin 4.1's SQLite store, whose swap on a missing key is an unconditional write (so a replay
+/// cache built on create-if-absent by swap would let several through).
+#[test]
+fn of_concurrent_copies_of_one_signed_request_exactly_one_is_accepted() {
+    for upsert in [false, true] {
+        let opts = WasmOptions { spin_sqlite_swap_upsert: upsert, ..WasmOptions::default() };
+        let ep = WasmEndpoint::new(opts).unwrap_or_else(|e| panic!("{e:#}"));
+        let signer = Lifecycle::default();
+        let body = j!({"activity":"newInstance","orderId":"CSREPLAY","orderLineId":"CSREPLAY-000001","businessId":"b","testFlag":"0"});
+        let request = signer.v2(&body, 1_700_000_000_000);
+        let app = ep.app();
+        let codes = ep.runtime().block_on(async move {
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(24));
+            let tasks: Vec<_> = (0..24)
+                .map(|_| {
+                    let (app, req, start) = (app.clone(), to_http(&request), start.clone());
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        app.send(req).await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                match t.await {
+                    Ok(Ok(resp)) => out.push(code(&from_http(resp))),
+                    other => panic!("request failed: {other:?}"),
+                }
+            }
+            out
+        });
+        let accepted = codes.iter().filter(|c| *c == "000000").count();
+        let replays = codes.iter().filter(|c| *c == "000001").count();
+        assert_eq!((accepted, replays), (1, 23), "upsert emulation {upsert}: {codes:?}");
+    }
+}

@@ -11,7 +11,8 @@
 //! history) and changes nothing, which is what makes re-deciding after a compare-and-swap conflict safe.
 //!
 //! Invariants (checked by property tests):
-//! - a released instance never becomes active, frozen or pending again;
+//! - a released production instance never becomes active, frozen or pending again (a released debug instance is
+//!   created again by `newInstance`, for the daily dial test);
 //! - repeating any event changes nothing the second time;
 //! - an instance belongs to exactly one (orderId, orderLineId) and its id never changes.
 //!
@@ -145,6 +146,10 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Everything the handler keeps about one instance, stored as JSON under `{ns}/instance/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -182,6 +187,10 @@ pub struct InstanceRecord {
     /// Number of state changes applied; part of forwarded event ids.
     #[serde(default)]
     pub seq: u32,
+    /// How many times a released debug instance was created again (the daily dial test); part of event ids, so a
+    /// new life's events never reuse an earlier life's ids.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub generation: u32,
     /// Events not yet accepted by the backend, in the order they happened.
     #[serde(default)]
     pub outbox: Vec<PendingDelivery>,
@@ -336,7 +345,7 @@ pub fn apply(
         && old.test
         && old.status.is_released()
     {
-        let mut t = create(instance_id, test, event, mode, now_ms, old.seq);
+        let mut t = create(instance_id, test, event, mode, now_ms, old.seq, old.generation.saturating_add(1));
         if let Some(rec) = t.record.as_mut() {
             // Events of the previous life that have not reached the backend yet still go first.
             let mut outbox = old.outbox.clone();
@@ -348,7 +357,7 @@ pub fn apply(
     }
     let Some(mut rec) = record else {
         return match event {
-            Event::Create { .. } => create(instance_id, test, event, mode, now_ms, 0),
+            Event::Create { .. } => create(instance_id, test, event, mode, now_ms, 0, 0),
             // Releasing something unknown is success (idempotent release); everything else needs an instance.
             Event::Release { .. } => {
                 Transition { record: None, changed: false, outcome: Outcome::Done, forwarded: vec![] }
@@ -374,6 +383,7 @@ pub fn apply(
         return unchanged(rec);
     }
 
+    let mut thawed = false;
     match event {
         Event::Create { .. } => return unchanged(rec),
         Event::Renew { order_id, order_line_id, scene, expire_ms, product_id, unfreezes } => {
@@ -383,11 +393,13 @@ pub fn apply(
                 _ => *expire_ms,
             });
             if *unfreezes {
+                let before = rec.status.clone();
                 rec.status = match rec.status {
                     Status::Frozen => Status::Active,
                     Status::Pending { .. } => Status::Pending { frozen: false },
                     ref other => other.clone(),
                 };
+                thawed = rec.status != before;
             }
             if product_id.is_some() {
                 rec.product_id.clone_from(product_id);
@@ -420,13 +432,25 @@ pub fn apply(
             push_order_line(&mut rec, "upgrade".into(), order_id, order_line_id.as_deref());
         }
     }
-    let forwarded = finish(&mut rec, event, mode, now_ms);
+    let mut forwarded = finish(&mut rec, event, mode, now_ms);
+    if thawed && mode == Provisioning::Forward {
+        // The backend learns of the end of the freeze as it would from UNFREEZE.
+        forwarded.push(queue(&mut rec, &Event::Unfreeze, now_ms));
+    }
     Transition { record: Some(rec), changed: true, outcome: Outcome::Done, forwarded }
 }
 
-/// A new record for a `Create` event; `seq` continues a released debug instance's sequence when it is created again
-/// (so its events get new ids).
-fn create(instance_id: &str, test: bool, event: &Event, mode: Provisioning, now_ms: u64, seq: u32) -> Transition {
+/// A new record for a `Create` event; `seq` and `generation` continue a released debug instance's when it is
+/// created again (so its events get new ids).
+fn create(
+    instance_id: &str,
+    test: bool,
+    event: &Event,
+    mode: Provisioning,
+    now_ms: u64,
+    seq: u32,
+    generation: u32,
+) -> Transition {
     let Event::Create { order_id, order_line_id, product_id, details } = event else {
         return Transition { record: None, changed: false, outcome: Outcome::NotFound, forwarded: vec![] };
     };
@@ -451,6 +475,7 @@ fn create(instance_id: &str, test: bool, event: &Event, mode: Provisioning, now_
         }],
         applied: Vec::new(),
         seq,
+        generation,
         outbox: Vec::new(),
         dead_letters: Vec::new(),
         created_ms: now_ms,
@@ -501,7 +526,12 @@ fn finish(rec: &mut InstanceRecord, event: &Event, mode: Provisioning, now_ms: u
     if mode == Provisioning::BuiltIn {
         return Vec::new();
     }
-    let id = event_id(&rec.instance_id, &event_identity(event, rec.seq));
+    vec![queue(rec, event, now_ms)]
+}
+
+/// Queues `event` for the backend with its id and body; returns the id.
+fn queue(rec: &mut InstanceRecord, event: &Event, now_ms: u64) -> String {
+    let id = event_id(&rec.instance_id, &event_identity(event, rec.seq, rec.generation));
     let body = backend_event_body(&id, rec, event, now_ms);
     rec.outbox.push(PendingDelivery {
         id: id.clone(),
@@ -513,20 +543,21 @@ fn finish(rec: &mut InstanceRecord, event: &Event, mode: Provisioning, now_ms: u
         dead_at_ms: None,
         leased_until_ms: 0,
     });
-    vec![id]
+    id
 }
 
 /// What makes an event itself: its key when it has one (the creation, a renewal or upgrade order), else its kind
 /// and the record's sequence number after it (freeze, unfreeze and release are told apart by position only, and
-/// updates are serialised by compare-and-swap, so no two transitions share a sequence number).
-fn event_identity(event: &Event, seq: u32) -> String {
-    match event {
-        // A debug instance created again after its release (seq > 1) announces a new creation.
-        Event::Create { .. } if seq > 1 => format!("create/{seq}"),
+/// updates are serialised by compare-and-swap, so no two transitions share a sequence number); plus the record's
+/// generation once a debug instance has been created again.
+fn event_identity(event: &Event, seq: u32, generation: u32) -> String {
+    let own = match event {
+        Event::Create { .. } => "create".to_owned(),
         _ => event.key().unwrap_or_else(|| format!("{}/{seq}", event.kind())),
-    }
+    };
+    // A debug instance created again after its release starts a new life: none of its events reuses an id.
+    if generation == 0 { own } else { format!("{own}@{generation}") }
 }
-
 /// The stable id of an event (`webhook-id`): a UUID v5 of the instance and the event's identity, the same on every
 /// delivery attempt and different for any two different events, so the backend can deduplicate on it.
 pub fn event_id(instance_id: &str, identity: &str) -> String {
@@ -773,5 +804,34 @@ mod tests {
                 assert!(rec.seq > released.seq);
             }
         }
+    }
+
+    #[test]
+    fn a_v1_renewal_that_ends_a_freeze_tells_the_backend_so() {
+        let rec = created(Provisioning::Forward);
+        let rec = apply(Some(rec), "i-1", false, &Event::Freeze, Provisioning::Forward, 20).record.expect("r");
+        let t = apply(Some(rec), "i-1", false, &renew("R1", "RENEWAL", 9, true), Provisioning::Forward, 30);
+        let kinds: Vec<&str> =
+            t.record.as_ref().map(|r| r.outbox.iter().map(|e| e.kind.as_str()).collect()).unwrap_or_default();
+        assert_eq!(kinds, ["instance.created", "instance.frozen", "instance.renewed", "instance.unfrozen"]);
+        assert_eq!(t.forwarded.len(), 2);
+    }
+
+    #[test]
+    fn a_new_life_of_a_debug_instance_never_reuses_an_event_id() {
+        let life = |rec: Option<InstanceRecord>| {
+            let rec = apply(rec, "i-1", true, &create(), Provisioning::Forward, 10).record.expect("r");
+            let rec = apply(Some(rec), "i-1", true, &renew("R1", "RENEWAL", 9, false), Provisioning::Forward, 20)
+                .record
+                .expect("r");
+            apply(Some(rec), "i-1", true, &Event::Release { order_id: None }, Provisioning::Forward, 30)
+                .record
+                .expect("r")
+        };
+        let first = life(None);
+        let second = life(Some(first.clone()));
+        let ids: std::collections::BTreeSet<&str> = second.outbox.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), second.outbox.len(), "both lives' events, all ids different: {:?}", second.outbox);
+        assert_eq!(second.outbox.len(), 2 * first.outbox.len());
     }
 }

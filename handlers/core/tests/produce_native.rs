@@ -656,3 +656,66 @@ fn a_backend_app_info_the_marketplace_would_refuse_is_not_accepted() {
     let reason = rec["outbox"][0]["lastError"].as_str().unwrap_or("");
     assert!(reason.contains("frontEndUrl is longer than 512"), "{rec}");
 }
+
+#[test]
+fn a_debug_call_never_changes_a_production_instance() {
+    let w = World::built_in();
+    let id = w.new_instance("CSLIVE", "CSLIVE-1", "b1", "0")["instanceId"].as_str().expect("id").to_owned();
+    for body in [
+        serde_json::json!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE","testFlag":"1"}),
+        serde_json::json!({"activity":"releaseInstance","instanceId":id,"testFlag":"1"}),
+    ] {
+        assert_eq!(code(&w.v2(body)), "000000", "acknowledged");
+    }
+    assert_eq!(w.record(&id)["status"]["state"], "active", "{}", w.record(&id));
+    assert!(!w.store.snapshot().keys().any(|k| k.starts_with("test/instance/")));
+}
+
+#[test]
+fn a_v1_replay_with_a_re_encoded_auth_token_is_still_a_replay() {
+    let w = World::built_in();
+    let stamp = format_compact_utc(T0, Precision::Millis17);
+    let new = [
+        ("activity", "newInstance"),
+        ("businessId", "b"),
+        ("customerId", "c"),
+        ("expireTime", "20300727153156"),
+        ("orderId", "CSV1R"),
+        ("productId", "P1"),
+        ("testFlag", "0"),
+        ("timeStamp", stamp.as_str()),
+    ];
+    let created = w.send(&w.mp.v1("/produce", &new)).0;
+    let id = created["instanceId"].as_str().expect("id").to_owned();
+    // Find an expireInstance URL whose authToken has a '+' (some timeStamp gives one).
+    let (expire, stamp) = (0..200u64)
+        .map(|i| {
+            let s = format_compact_utc(T0 + i, Precision::Millis17);
+            let params = [
+                ("activity", "expireInstance"),
+                ("instanceId", id.as_str()),
+                ("orderId", "CSV1R"),
+                ("testFlag", "0"),
+                ("timeStamp", s.as_str()),
+            ];
+            (w.mp.v1("/produce", &params), s)
+        })
+        .find(|(req, _)| req.query.contains("%2B"))
+        .expect("a token with '+'");
+    assert_eq!(code(&w.send(&expire).0), "000000");
+    let renew = [
+        ("activity", "refreshInstance"),
+        ("instanceId", id.as_str()),
+        ("orderId", "R1"),
+        ("expireTime", "20310101000000"),
+        ("testFlag", "0"),
+        ("timeStamp", stamp.as_str()),
+    ];
+    assert_eq!(code(&w.send(&w.mp.v1("/produce", &renew)).0), "000000");
+    assert_eq!(w.record(&id)["status"]["state"], "active", "the V1 renewal ended the freeze");
+    // The old expireInstance URL, with its token's '+' sent literally instead of as %2B: acknowledged, not applied.
+    let mut replay = expire.clone();
+    replay.query = replay.query.replace("%2B", "+");
+    assert_eq!(code(&w.send(&replay).0), "000000");
+    assert_eq!(w.record(&id)["status"]["state"], "active", "the replay did not freeze the instance again");
+}

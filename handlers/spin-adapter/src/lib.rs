@@ -241,6 +241,9 @@ impl Store for KvStore {
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
         self.spin()?.get_keys().await.collect().await.map_err(kv_error)
     }
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        wasi_kv::atomics::increment(self.bucket()?, key, delta).map_err(wasi_error)
+    }
     async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreError> {
         let cas = wasi_kv::atomics::Cas::new(self.bucket()?, key).map_err(wasi_error)?;
         let current = cas.current().map_err(wasi_error)?;

@@ -26,7 +26,7 @@ pub(super) struct AppInner {
     pub(super) outbound: Option<Arc<dyn OutboundHandler>>,
     pub(super) recorder: OutboundRecorder,
     pub(super) guest_stdio: bool,
-    pub(super) slots: tokio::sync::Semaphore,
+    pub(super) slots: Arc<tokio::sync::Semaphore>,
     pub(super) request_timeout: Duration,
     pub(super) missing_variables: Vec<String>,
     pub(super) variable_sources: BTreeMap<String, Option<VariableSource>>,

@@ -96,6 +96,7 @@ pub struct AppBuilder {
     request_timeout: Duration,
     compile_cache: bool,
     spin_redis_swap_defect: bool,
+    spin_sqlite_swap_upsert: bool,
 }
 
 impl AppBuilder {
@@ -120,6 +121,7 @@ impl AppBuilder {
             request_timeout: Duration::from_secs(60),
             compile_cache: false,
             spin_redis_swap_defect: false,
+            spin_sqlite_swap_upsert: false,
         }
     }
 
@@ -243,6 +245,14 @@ impl AppBuilder {
         self
     }
 
+    /// Makes a `wasi:keyvalue/atomics` `swap` on a key that had no value write unconditionally and succeed, as Spin
+    /// 4.1.0-pre0's SQLite store does (its swap from "absent" is an upsert, so two first writes both succeed), on
+    /// every store. Off by default; for testing that components do not rely on create-if-absent by swap.
+    pub fn spin_sqlite_swap_upsert(mut self, yes: bool) -> Self {
+        self.spin_sqlite_swap_upsert = yes;
+        self
+    }
+
     /// Validates the configuration, compiles every routed component once and pre-instantiates it.
     ///
     /// Checks run before anything is compiled: manifest, component files, variables, runtime config, stores,
@@ -288,7 +298,7 @@ impl AppBuilder {
         }
         let stores = Arc::new(stores);
 
-        let engine = shared_engine(self.max_concurrency, self.compile_cache)
+        let (engine, slots) = shared_engine(self.max_concurrency, self.compile_cache)
             .map_err(|e| BuildError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<HostState>::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
@@ -329,6 +339,7 @@ impl AppBuilder {
                 stores: Arc::clone(&stores),
                 variables,
                 spin_redis_swap_defect: self.spin_redis_swap_defect,
+                spin_sqlite_swap_upsert: self.spin_sqlite_swap_upsert,
                 cas_conflicts: Arc::clone(&cas_conflicts),
             };
             components.insert(
@@ -361,7 +372,7 @@ impl AppBuilder {
                 outbound: self.outbound,
                 recorder: self.recorder,
                 guest_stdio: self.guest_stdio,
-                slots: tokio::sync::Semaphore::new(self.max_concurrency as usize),
+                slots,
                 request_timeout: self.request_timeout,
                 missing_variables: missing,
                 variable_sources,

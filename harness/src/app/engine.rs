@@ -15,15 +15,23 @@ pub(super) type EngineKey = (u32, bool);
 
 /// The process's engine for `key`, created on first use. Sharing engines lets every [`App`] in a process (each
 /// test, each cassette) reuse compiled components.
-pub(super) fn shared_engine(concurrency: u32, cache: bool) -> wasmtime::Result<Engine> {
-    static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Engine>>> = OnceLock::new();
+///
+/// With it comes the one semaphore of instance slots for every app on that engine: the pooling allocator's limit is
+/// the engine's, so apps sharing it (several in one test process) must wait for a slot rather than fail.
+pub(super) fn shared_engine(
+    concurrency: u32,
+    cache: bool,
+) -> wasmtime::Result<(Engine, std::sync::Arc<tokio::sync::Semaphore>)> {
+    type Shared = (Engine, std::sync::Arc<tokio::sync::Semaphore>);
+    static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Shared>>> = OnceLock::new();
     let mut engines = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(e) = engines.get(&(concurrency, cache)) {
-        return Ok(e.clone());
+    if let Some((e, slots)) = engines.get(&(concurrency, cache)) {
+        return Ok((e.clone(), std::sync::Arc::clone(slots)));
     }
     let engine = new_engine(concurrency, cache)?;
-    engines.insert((concurrency, cache), engine.clone());
-    Ok(engine)
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+    engines.insert((concurrency, cache), (engine.clone(), std::sync::Arc::clone(&slots)));
+    Ok((engine, slots))
 }
 
 /// `path` compiled for `engine`, compiled at most once per process per file version (path, size, mtime).

@@ -82,6 +82,10 @@ impl atomics::Host for &mut HostState {
 
     async fn swap(&mut self, cas: Resource<PendingCas>, value: Vec<u8>) -> Result<(), CasError> {
         let cas = self.table.delete(cas).map_err(store_error)?;
+        if self.component.spin_sqlite_swap_upsert && cas.current.is_none() {
+            cas.backend.set(&cas.key, &value).await.map_err(store_error)?;
+            return Ok(());
+        }
         let swapped = cas.backend.swap_if(&cas.key, cas.current.as_deref(), &value).await.map_err(store_error)?;
         if swapped && !self.component.spin_redis_swap_defect {
             return Ok(());

@@ -79,10 +79,17 @@ where
     let token = WriteToken::random(random);
     let (mut current, mut cas) = store.begin_swap(key).await?;
     for _ in 0..MAX_ATTEMPTS {
-        let (mut next, output) = match decide(parse::<T>(key, current.as_deref())?) {
+        let parsed = parse::<T>(key, current.as_deref())?;
+        let carried: Vec<String> = parsed.as_ref().map(|p| p.write_tokens().to_vec()).unwrap_or_default();
+        let (mut next, output) = match decide(parsed) {
             Change::Keep(output) => return Ok(output),
             Change::Write(next, output) => (next, output),
         };
+        // A decision that builds a fresh value still carries the tokens of the value it replaces.
+        if next.write_tokens().is_empty() {
+            *next.write_tokens_mut() = carried;
+        }
+        let creating = current.is_none();
         let tokens = next.write_tokens_mut();
         tokens.push(token.as_str().to_owned());
         if tokens.len() > WRITE_TOKEN_LIMIT {
@@ -91,6 +98,16 @@ where
         }
         let bytes = serde_json::to_vec(&next).map_err(|e| StoreError(format!("{key}: {e}")))?;
         match store.swap(cas, &bytes).await? {
+            // Spin 4.1's SQLite store writes a swap on a missing key unconditionally (an upsert), so two first
+            // writes can both report success: read back, and if another write replaced this one, decide again.
+            Swap::Written if creating => {
+                let (fresh, fresh_cas) = store.begin_swap(key).await?;
+                if carries::<T>(key, fresh.as_deref(), &token) {
+                    return Ok(output);
+                }
+                current = fresh;
+                cas = fresh_cas;
+            }
             Swap::Written => return Ok(output),
             Swap::Conflict { current: fresh, cas: fresh_cas } => {
                 if carries::<T>(key, fresh.as_deref(), &token) {
@@ -166,6 +183,9 @@ mod tests {
         }
         async fn keys(&self) -> Result<Vec<String>, StoreError> {
             self.0.keys().await
+        }
+        async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.0.increment(key, delta).await
         }
         async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreError> {
             self.0.begin_swap(key).await

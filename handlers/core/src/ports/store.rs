@@ -59,6 +59,12 @@ pub trait Store {
     /// # Errors
     /// [`StoreError`] when the backend fails.
     async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Cas), StoreError>;
+    /// Adds `delta` to the counter under `key` (a missing key counts as 0) and returns the new value, atomically.
+    /// Only for keys that never hold anything but a counter (hosts store it in their own format).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
     /// Writes `value` if the key still holds what [`begin_swap`](Self::begin_swap) read.
     ///
     /// # Errors
@@ -119,6 +125,19 @@ impl Store for MemoryStore {
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.map()?.keys().cloned().collect())
     }
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let mut map = self.map()?;
+        let now = match map.get(key) {
+            None => 0,
+            Some(v) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(|| StoreError(format!("{key} is not a counter")))?,
+        };
+        let next = now.checked_add(delta).ok_or_else(|| StoreError(format!("{key} would overflow")))?;
+        map.insert(key.to_owned(), next.to_string().into_bytes());
+        Ok(next)
+    }
     async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, MemoryCas), StoreError> {
         let current = self.map()?.get(key).cloned();
         Ok((current.clone(), MemoryCas { key: key.to_owned(), expected: current }))
@@ -148,6 +167,9 @@ impl<S: Store + ?Sized> Store for &S {
     }
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
         (**self).keys().await
+    }
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        (**self).increment(key, delta).await
     }
     async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, S::Cas), StoreError> {
         (**self).begin_swap(key).await

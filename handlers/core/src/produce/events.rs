@@ -49,12 +49,17 @@ pub async fn apply_event<S: Store, B: Backend, C: Clock, R: Random>(
         }
     };
     let (mut outcome, mut rec) = apply_at(test).await?;
-    // Every event but a creation goes to the record wherever it is (see `state::find`).
-    if rec.is_none()
-        && !matches!(event, Event::Create { .. })
-        && ctx.store.get(&instance_key(!test, instance_id)).await?.is_some()
-    {
-        (outcome, rec) = apply_at(!test).await?;
+    // A production call for an instance that exists only as a debug one goes to it (the marketplace does not always
+    // repeat testFlag). Never the reverse: a debug call (the daily dial test) must not change a production record,
+    // so it is acknowledged without being applied.
+    if rec.is_none() && !matches!(event, Event::Create { .. }) {
+        if !test {
+            if ctx.store.get(&instance_key(true, instance_id)).await?.is_some() {
+                (outcome, rec) = apply_at(true).await?;
+            }
+        } else if ctx.store.get(&instance_key(false, instance_id)).await?.is_some() {
+            return Ok((Outcome::Done, None));
+        }
     }
     match rec {
         Some(rec) => Ok((outcome, Some(outbox::deliver_now(ctx, cfg, deadline, report, rec).await?))),

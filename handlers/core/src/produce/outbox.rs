@@ -407,7 +407,7 @@ pub async fn drain<S: Store, B: Backend, C: Clock, R: Random>(
     if listed.is_empty() {
         return Ok(0);
     }
-    let start = usize::try_from(ctx.clock.monotonic_ms() / 1000).unwrap_or(0) % listed.len();
+    let start = usize::try_from(ctx.clock.now_ms() / 1000).unwrap_or(0) % listed.len();
     let (mut visited, mut reads) = (0, 0);
     for item in listed[start..].iter().chain(&listed[..start]) {
         if visited >= max_instances

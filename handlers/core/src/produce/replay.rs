@@ -1,8 +1,8 @@
 //! The replay cache: atomic, and expiring.
 //!
 //! - V2: a `nonce` is remembered under `nonce/{minute}/{nonce}`, `minute` being the signed `timestamp` in minutes.
-//!   A replay must repeat the timestamp (it is signed), so it finds the entry. Remembering is an atomic
-//!   create-if-absent ([`atomic::update`]): of two concurrent requests with one nonce exactly one passes.
+//!   A replay must repeat the timestamp (it is signed), so it finds the entry. Remembering is an atomic counter
+//!   increment: of two concurrent requests with one nonce exactly one passes.
 //! - V1 has no nonce: a request is identified by its `authToken` (an HMAC over every parameter, `timeStamp`
 //!   included), remembered under `nonce/{minute}/v1-{hash}` once the request has been applied. A repeat inside the
 //!   V1 window is acknowledged without being applied again (the marketplace may retry a V1 call with the same URL);
@@ -52,21 +52,18 @@ pub fn v1_request_key(auth_token: &str, timestamp_ms: u64) -> String {
 }
 
 /// Remembers `key`; `false` when it was remembered before (a replay). Atomic: concurrent callers with one key get
-/// exactly one `true`.
+/// exactly one `true` — the entry is a counter (`wasi:keyvalue/atomics` `increment`), the one operation that is
+/// atomic on a missing key on every Spin store.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
-pub async fn remember<S: Store, R: Random>(
-    store: &S,
-    random: &R,
-    key: &str,
-    timestamp_ms: u64,
-) -> Result<bool, StoreError> {
-    atomic::update(store, random, key, |current: Option<Entry>| match current {
-        Some(_) => Change::Keep(false),
-        None => Change::Write(Entry { ts: timestamp_ms, writes: Vec::new() }, true),
-    })
-    .await
+pub async fn remember<S: Store>(store: &S, key: &str) -> Result<bool, StoreError> {
+    // A replay that comes after its original is turned away by a read and changes nothing; only requests that
+    // race one another need the counter to tell which came first.
+    if store.get(key).await?.is_some() {
+        return Ok(false);
+    }
+    Ok(store.increment(key, 1).await? == 1)
 }
 
 /// Whether `key` is remembered.
@@ -111,9 +108,13 @@ pub async fn sweep_if_due<S: Store, R: Random>(
         .keys()
         .await?
         .into_iter()
-        .filter(|k| {
-            let minute = k.strip_prefix(PREFIX).and_then(|rest| rest.split_once('/')).map(|(m, _)| m.parse::<u64>());
-            matches!(minute, Some(Ok(m)) if (m + 1).saturating_mul(MINUTE_MS) < cutoff)
+        .filter(|k| match k.strip_prefix(PREFIX) {
+            Some(rest) if k != SWEEP_KEY => match rest.split_once('/') {
+                Some((minute, _)) => minute.parse::<u64>().is_ok_and(|m| (m + 1).saturating_mul(MINUTE_MS) < cutoff),
+                // `nonce/<nonce>`, the format before entries had a minute: expired long ago.
+                None => true,
+            },
+            _ => false,
         })
         .take(SWEEP_BATCH)
         .collect();
@@ -137,8 +138,8 @@ mod tests {
         let store = MemoryStore::new();
         let key = nonce_key("N1", 1_700_000_000_000);
         assert_eq!(key, "nonce/28333333/N1");
-        assert!(block(remember(&store, &OsRandom, &key, 1_700_000_000_000)).expect("store"));
-        assert!(!block(remember(&store, &OsRandom, &key, 1_700_000_000_000)).expect("store"));
+        assert!(block(remember(&store, &key)).expect("store"));
+        assert!(!block(remember(&store, &key)).expect("store"));
     }
 
     #[test]
@@ -146,11 +147,12 @@ mod tests {
         let store = MemoryStore::new();
         let now = 1_700_000_000_000;
         for (nonce, ts) in [("old", now - 200_000), ("edge", now - 100_000), ("fresh", now - 1_000)] {
-            block(remember(&store, &OsRandom, &nonce_key(nonce, ts), ts)).expect("store");
+            block(remember(&store, &nonce_key(nonce, ts))).expect("store");
         }
         block(store.set("live/instance/x", b"{}")).expect("store");
+        block(store.set("nonce/LEGACYNONCE", b"1")).expect("store");
         let deleted = block(sweep_if_due(&store, &OsRandom, now, 60_000, 120_000)).expect("sweep");
-        assert_eq!(deleted, 1);
+        assert_eq!(deleted, 2, "the expired entry and one in the old format");
         let keys = block(store.keys()).expect("keys");
         assert!(keys.iter().all(|k| !k.ends_with("/old")), "{keys:?}");
         assert!(keys.iter().any(|k| k.ends_with("/edge")) && keys.contains(&"live/instance/x".to_owned()));

@@ -81,7 +81,9 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             | V1Request::ReleaseInstance(_)
             | V1Request::Upgrade(_),
             Some(token),
-        ) if cfg.nonce_cache => Some(replay::v1_request_key(token, stamp_ms.unwrap_or_else(|| ctx.clock.now_ms()))),
+        ) if cfg.nonce_cache => {
+            Some(replay::v1_request_key(&token.replace(' ', "+"), stamp_ms.unwrap_or_else(|| ctx.clock.now_ms())))
+        }
         _ => None,
     };
     let activity = request.activity_name().to_owned();
@@ -100,7 +102,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     };
     if let Some(key) = repeat_key
         && reply.result_code() == ResultCode::Success
-        && let Err(e) = replay::remember(ctx.store, ctx.random, &key, stamp_ms.unwrap_or(0)).await
+        && let Err(e) = replay::remember(ctx.store, &key).await
     {
         return internal(Some(&activity), &e);
     }

@@ -41,7 +41,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     run.key_index = verified.key_index;
     if cfg.nonce_cache {
         let key = replay::nonce_key(&verified.nonce, verified.timestamp_ms);
-        match replay::remember(ctx.store, ctx.random, &key, verified.timestamp_ms).await {
+        match replay::remember(ctx.store, &key).await {
             Ok(true) => {}
             Ok(false) => {
                 return Reply::error(IFACE, None, ResultCode::AuthFailed, "nonce has been used before".into())
