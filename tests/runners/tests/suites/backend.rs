@@ -106,21 +106,32 @@ pub(super) async fn serve(backend: Arc<Backend>) -> (SocketAddr, tokio::task::Jo
     (addr, task)
 }
 
-async fn forward_mode_on(kind: RunnerKind, store: Store) {
+/// A runner in forward mode against a fresh backend (`up` or down at first), with `extra` variables; returns the
+/// backend, the runner, the backend's server task and a "runner on store" label for messages.
+pub(super) async fn forward_runner(
+    kind: RunnerKind,
+    store: Store,
+    up: bool,
+    extra: &[(&str, &str)],
+) -> (Arc<Backend>, Runner, tokio::task::JoinHandle<()>, String) {
     let backend = Arc::new(Backend::default());
+    backend.up.store(up, Ordering::SeqCst);
     let (addr, server) = serve(Arc::clone(&backend)).await;
-    let opts = RunnerOptions {
-        variables: vec![
-            ("access_keys".into(), AK.into()),
-            ("backend_url".into(), format!("http://{addr}/events")),
-            ("backend_origin".into(), format!("http://{addr}")),
-            ("backend_secret".into(), SECRET.into()),
-        ],
-        store: store.clone(),
-        ..Default::default()
-    };
+    let mut variables = vec![
+        ("access_keys".to_owned(), AK.to_owned()),
+        ("backend_url".to_owned(), format!("http://{addr}/events")),
+        ("backend_origin".to_owned(), format!("http://{addr}")),
+        ("backend_secret".to_owned(), SECRET.to_owned()),
+    ];
+    variables.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let where_ = format!("{} on {}", kind.name(), store.name());
+    let opts = RunnerOptions { variables, store, ..Default::default() };
     let runner = Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{where_}: {e:#}"));
+    (backend, runner, server, where_)
+}
+
+async fn forward_mode_on(kind: RunnerKind, store: Store) {
+    let (backend, runner, server, where_) = forward_runner(kind, store, false, &[]).await;
 
     let new = json!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b1"});
     let created = call(&runner, &new).await;
@@ -197,22 +208,7 @@ const ADMIN_TOKEN: &str = "operator-token-for-the-drain";
 /// A freeze whose delivery failed, on an instance the marketplace never calls about again: an operator route
 /// (`POST /produce/outbox/drain`, as a scheduler calls it) delivers it once the backend is back.
 async fn quiet_instance_drained_on(kind: RunnerKind, store: Store) {
-    let backend = Arc::new(Backend::default());
-    backend.up.store(true, Ordering::SeqCst);
-    let (addr, server) = serve(Arc::clone(&backend)).await;
-    let opts = RunnerOptions {
-        variables: vec![
-            ("access_keys".into(), AK.into()),
-            ("backend_url".into(), format!("http://{addr}/events")),
-            ("backend_origin".into(), format!("http://{addr}")),
-            ("backend_secret".into(), SECRET.into()),
-            ("admin_token".into(), ADMIN_TOKEN.into()),
-        ],
-        store: store.clone(),
-        ..Default::default()
-    };
-    let where_ = format!("{} on {}", kind.name(), store.name());
-    let runner = Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{where_}: {e:#}"));
+    let (backend, runner, server, where_) = forward_runner(kind, store, true, &[("admin_token", ADMIN_TOKEN)]).await;
     let new = json!({"activity":"newInstance","orderId":"CSQUIET","orderLineId":"CSQUIET-000001","businessId":"b1"});
     let id = call(&runner, &new).await["instanceId"].as_str().unwrap_or_default().to_owned();
     backend.up.store(false, Ordering::SeqCst);

@@ -6,34 +6,20 @@
 //! once per id with one body.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use runners::{RedisServer, Runner, RunnerKind, RunnerOptions, Store};
+use runners::{RedisServer, RunnerKind, Store};
 use serde_json::{Value, json};
 
-use super::backend::{Backend, SECRET, serve};
-use super::{AK, call, exclusive, runner_kinds};
+use super::backend::forward_runner;
+use super::{call, exclusive, runner_kinds};
 
 const RENEWALS: u64 = 8;
 const POLLS: usize = 6;
 
 async fn race_on(kind: RunnerKind, store: Store) {
-    let backend = Arc::new(Backend::default());
-    backend.up.store(true, Ordering::SeqCst);
-    let (addr, server) = serve(Arc::clone(&backend)).await;
-    let opts = RunnerOptions {
-        variables: vec![
-            ("access_keys".into(), AK.into()),
-            ("backend_url".into(), format!("http://{addr}/events")),
-            ("backend_origin".into(), format!("http://{addr}")),
-            ("backend_secret".into(), SECRET.into()),
-        ],
-        store: store.clone(),
-        ..Default::default()
-    };
-    let where_ = format!("{} on {}", kind.name(), store.name());
-    let runner = Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{where_}: {e:#}"));
+    let is_spin_on_redis = matches!((kind, &store), (RunnerKind::Spin, Store::Redis(_)));
+    let (backend, runner, server, where_) = forward_runner(kind, store, true, &[]).await;
     let new = json!({"activity":"newInstance","orderId":"CSRACE","orderLineId":"CSRACE-000001","businessId":"b1"});
     let created = call(&runner, &new).await;
     assert_eq!(created["resultCode"], "000000", "{where_}: {created}");
@@ -114,7 +100,7 @@ async fn race_on(kind: RunnerKind, store: Store) {
         .filter_map(|w| w.strip_prefix("cas_conflicts="))
         .filter_map(|n| n.parse::<u64>().ok())
         .sum();
-    if matches!((kind, &store), (RunnerKind::Spin, Store::Redis(_))) {
+    if is_spin_on_redis {
         assert!(conflicts > 0, "{where_}: Spin 4.1 reports every Redis swap as a conflict; the log shows none");
     }
     eprintln!(
