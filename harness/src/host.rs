@@ -1,8 +1,9 @@
 //! The per-request host state and the Spin interfaces (`spin:key-value@3.0.0`, `spin:variables@3.0.0`, and in
 //! `wasi_keyvalue.rs` `wasi:keyvalue/store` and `wasi:keyvalue/atomics` `@0.2.0-draft2`).
 //!
-//! Invariant: a `HostState` lives for exactly one request (one `Store`, one instance); everything shared between
-//! requests (store backends, variable values, allow-lists) sits behind `Arc`s in [`ComponentContext`].
+//! Invariant: a `HostState` lives as long as one instance (one `Store`), which may serve many requests, some at the
+//! same time (see `app/instances.rs`), so it holds nothing that belongs to one request; everything shared between
+//! instances (store backends, variable values, allow-lists) sits behind `Arc`s in [`ComponentContext`].
 //!
 //! Invariant: a label means one store whichever interface opens it: `spin:key-value` `open` and `wasi:keyvalue`
 //! `open` check the same allow-list and reach the same [`KvBackend`], as in Spin.
@@ -79,7 +80,7 @@ impl ComponentContext {
     }
 }
 
-/// The data of one request's `Store`.
+/// The data of one instance's `Store`.
 pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) wasi: WasiCtx,

@@ -1,11 +1,12 @@
 //! The HTTP/1.1 front end of `harness up`: hyper 1 over a bound listener, one task per connection, graceful stop.
 //!
-//! Each request is read whole (up to [`MAX_BODY_BYTES`]), served by [`App::serve`], and logged with `tracing`:
-//! method, path (never the query string), route, component, status, latency. Bodies are never logged.
+//! Request and response bodies stream through [`App::serve_streaming`] as in Spin (a request body is cut off after
+//! [`MAX_BODY_BYTES`]). Each request is logged with `tracing` when its response head is ready: method, path (never
+//! the query string), route, component, status, latency. Bodies are never logged.
 
 use crate::app::App;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use wasmtime_wasi_http::WasiBody;
 
 /// Largest request body accepted; larger requests get `413`.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -22,25 +24,32 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// How long in-flight requests may take to finish after a stop signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn plain(status: u16, text: &'static str) -> http::Response<Full<Bytes>> {
-    let mut r = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+fn plain(status: http::StatusCode, text: &'static str) -> http::Response<WasiBody> {
+    let mut r = http::Response::new(crate::app::full_body(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
     r
 }
 
-async fn handle(app: App, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+/// `content-length` as a number, if the client sent a valid one.
+fn declared_length(request: &http::Request<Incoming>) -> Option<u64> {
+    request.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+async fn handle(app: App, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<WasiBody> {
     let start = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            tracing::warn!(%method, %path, status = 413, "request body too large or unreadable");
-            return plain(413, "Payload Too Large");
-        }
-    };
-    match app.serve(http::Request::from_parts(parts, body), peer).await {
+    if declared_length(&request).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        tracing::warn!(%method, %path, status = 413, "request body too large");
+        return plain(http::StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
+    }
+    // A chunked body larger than the limit reaches the guest as a body error once the limit is passed.
+    let request = request.map(|body| {
+        Limited::new(body, MAX_BODY_BYTES)
+            .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(format!("request body: {e}"))))
+            .boxed_unsync()
+    });
+    match app.serve_streaming(request, peer).await {
         Ok(served) => {
             let status = served.response.status().as_u16();
             tracing::info!(
@@ -52,7 +61,7 @@ async fn handle(app: App, request: http::Request<Incoming>, peer: SocketAddr) ->
                 latency_ms = format!("{:.3}", start.elapsed().as_secs_f64() * 1000.0),
                 "request"
             );
-            served.response.map(Full::new)
+            served.response
         }
         Err(e) => {
             tracing::error!(
@@ -63,7 +72,11 @@ async fn handle(app: App, request: http::Request<Incoming>, peer: SocketAddr) ->
                 error = %format!("{e:#}"),
                 "request failed"
             );
-            plain(500, "Internal Server Error")
+            // As Spin: a trap or a timeout is a 500 with an empty body (`internal_error(None, ..)` in
+            // `crates/trigger-http/src/server.rs`).
+            let mut r = http::Response::new(crate::app::full_body(Bytes::new()));
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Per-activity cost of the production interface through the Wasm component in-process (harness, wasmtime,
-//! fresh instance per request), with the same requests as core's native `produce` benchmark.
+//! Per-activity cost of the production interface through the Wasm component in-process (harness, wasmtime), with
+//! the same requests as core's native `produce` benchmark: group `produce_wasm` with instances reused as Spin 4
+//! reuses them, group `produce_wasm_isolated` with a fresh instance per request (reuse 1/1), for comparison.
 //!
 //! `cargo bench -p conformance --bench produce_wasm`
 #![allow(missing_docs)] // criterion_group! generates undocumented items
@@ -11,7 +12,13 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use koogallery_core::http::Inbound;
 
 fn bench(c: &mut Criterion) {
-    let ep = WasmEndpoint::new(WasmOptions::default()).unwrap_or_else(|e| panic!("{e:#}"));
+    activities(c, "produce_wasm", false);
+    activities(c, "produce_wasm_isolated", true);
+}
+
+/// Every activity (with reuse) or the two the README compares (isolated).
+fn activities(c: &mut Criterion, group_name: &str, isolated: bool) {
+    let ep = WasmEndpoint::new(WasmOptions { isolated, ..WasmOptions::default() }).unwrap_or_else(|e| panic!("{e:#}"));
     let signer = Lifecycle::default();
     let now = ep.now();
     let counter = Cell::new(0u64);
@@ -29,8 +36,11 @@ fn bench(c: &mut Criterion) {
         signer.v2(&value, now)
     };
 
-    let mut group = c.benchmark_group("produce_wasm");
+    let mut group = c.benchmark_group(group_name);
     let mut case = |name: &str, body: &dyn Fn(u64) -> String| {
+        if isolated && name != "newInstance_retry" {
+            return;
+        }
         group.bench_function(name, |b| b.iter_batched(|| v2(body(next())), |req| ep.send(&req), BatchSize::SmallInput));
     };
     case("newInstance_new_order", &|n| {

@@ -37,6 +37,8 @@ pub struct WasmOptions {
     pub spin_redis_swap_defect: bool,
     /// Make a compare-and-swap on a missing key an unconditional write, as Spin 4.1's SQLite store does.
     pub spin_sqlite_swap_upsert: bool,
+    /// One fresh instance per request (reuse 1/1) instead of Spin 4's reuse (128 requests, 16 at once).
+    pub isolated: bool,
 }
 
 impl Default for WasmOptions {
@@ -48,6 +50,7 @@ impl Default for WasmOptions {
             store: None,
             spin_redis_swap_defect: false,
             spin_sqlite_swap_upsert: false,
+            isolated: false,
         }
     }
 }
@@ -71,6 +74,9 @@ impl WasmEndpoint {
             .clock(clock.clone())
             .spin_redis_swap_defect(opts.spin_redis_swap_defect)
             .spin_sqlite_swap_upsert(opts.spin_sqlite_swap_upsert);
+        if opts.isolated {
+            builder = builder.max_instance_reuse_count(1).max_instance_concurrent_reuse_count(1);
+        }
         if custom_store {
             builder = builder.kv(Arc::clone(&store));
         }

@@ -163,6 +163,7 @@ fn run(race: &Race, store: Arc<dyn KvBackend>, defect: bool) -> usize {
         store: Some(Arc::clone(&store)),
         spin_redis_swap_defect: defect,
         spin_sqlite_swap_upsert: false,
+        isolated: false,
     };
     let ep = WasmEndpoint::new(opts).unwrap_or_else(|e| panic!("{e:#}"));
     let signer = Lifecycle::default();

@@ -70,8 +70,7 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
         Ok(i) => i,
         Err(status) => return plain_error(status, "request body could not be read"),
     };
-    let vars = Variables::load(produce::VARIABLES).await;
-    let cfg = match ProduceConfig::from_variables(|n| vars.get(n)) {
+    let cfg = match produce_config().await {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("produce: configuration error: {e}");
@@ -83,13 +82,32 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
         eprintln!("produce: key-value store unavailable: {e}");
     }
     let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
-    let handled = produce::handle(&inbound, &cfg, &ctx).await;
+    let handled = produce::handle(&inbound, cfg, &ctx).await;
     let conflicts = match store.conflicts() {
         0 => String::new(),
         n => format!(" cas_conflicts={n}"),
     };
     eprintln!("produce: {} {route} {}{conflicts} in {:?}", inbound.method, handled.summary, started.elapsed());
     response(handled.response)
+}
+
+/// The production interface's configuration, parsed once per instance.
+///
+/// Spin 4 reuses an instance for up to 128 requests (16 at once) and drops it after 1 s idle, so a variable changed
+/// at its provider (a rotated key in Vault, say) reaches the component with the next instance, not the next
+/// request. What is cached is immutable and the same for every request; nothing per request lives in a static.
+/// A configuration error is not cached: every request reads the variables again until they are right.
+static PRODUCE_CONFIG: std::sync::OnceLock<ProduceConfig> = std::sync::OnceLock::new();
+
+async fn produce_config() -> Result<&'static ProduceConfig, koogallery_core::produce::ConfigError> {
+    if let Some(cfg) = PRODUCE_CONFIG.get() {
+        return Ok(cfg);
+    }
+    let vars = Variables::load(produce::VARIABLES).await;
+    let cfg = ProduceConfig::from_variables(|n| vars.get(n))?;
+    // Two first requests running at once on one instance may both parse; the first to finish wins, and both
+    // values are equal.
+    Ok(PRODUCE_CONFIG.get_or_init(|| cfg))
 }
 
 /// Reads a spin-sdk request into an [`Inbound`], refusing bodies over [`MAX_BODY_BYTES`] with `413`.
@@ -154,7 +172,7 @@ fn serde_like_json(message: &str) -> String {
     format!(r#"{{"resultCode":"000005","resultMsg":"{escaped}"}}"#)
 }
 
-/// Spin variables read once per request. Undefined variables read as unset.
+/// Spin variables read together. Undefined variables read as unset.
 pub struct Variables(HashMap<String, String>);
 
 impl Variables {

@@ -28,34 +28,143 @@
 //! | `/time` | `SystemTime::now()` | 200 milliseconds since the epoch |
 //! | `/headers` | echo the `spin-*` request headers | 200 `name: value` lines, sorted |
 //! | `/echo` | echo the body; `x-echo-<name>` request headers come back as `<name>` response headers, the raw query as `x-query`, the method as `x-method` | 200 |
+//! | `/instance` | report this instance | 200 `instance=<random id> served=<requests this instance has seen, this one included>` |
+//! | `/sleep?ms=N` | await a timer for N ms, counting requests in flight on this instance | 200 `instance=<id> max_in_flight=<most requests at once on this instance so far>` |
+//! | `/trap` | panic (a trap): fails every request then in flight on the instance | none |
+//! | `/spin[?ms=N]` | compute without awaiting, forever or for N ms | 200 `spun` after N ms; none without `ms` |
+//! | `/stream?gate=K` | stream `first\n` at once, then wait (polling key K of the `default` store every 10 ms, at most 30 s) until K exists, then stream `second\n` | 200, streamed |
+//! | `/stream-echo` | answer at once and, for each request body chunk as it arrives, stream `got <bytes>\n`; `done\n` at the end | 200, streamed |
 //! | anything else | identify the component | 200 `component=<component_name variable> path-info=<..>` |
 //!
-//! Failures are answered, never trapped: a key-value error (either interface) is `500 kv error: <kind>`, a variables error
+//! The statics behind `/instance` and `/sleep` are per-instance state on purpose: they show whether the runner reuses
+//! instances (Spin 4 does, up to 128 requests, 16 at once) and whether requests overlap on one.
+//!
+//! Failures are answered, never trapped (`/trap` and `/spin` aside): a key-value error (either interface) is `500 kv error: <kind>`, a variables error
 //! `500 variable error: <kind>`, an outbound error `502 outbound error: <ErrorCode debug>`.
 
 use spin_sdk::experimental::wasi::keyvalue::atomics as wkv_atomics;
 use spin_sdk::experimental::wasi::keyvalue::store as wkv;
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, IntoResponse, Method, Request, StatusCode};
+use spin_sdk::http::{BoxBody, FullBody, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, box_body};
 use spin_sdk::key_value::{Error as KvError, Store};
 use spin_sdk::variables::Error as VarError;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A plain-text answer: status, extra headers, body.
 type Answer = (StatusCode, HeaderMap, FullBody<bytes::Bytes>);
 
-/// The component's entry point: read the request, dispatch on the path info, answer in plain text.
+/// Requests this instance has seen.
+static SERVED: AtomicU64 = AtomicU64::new(0);
+/// This instance's random identity, drawn on its first request.
+static INSTANCE_ID: OnceLock<u64> = OnceLock::new();
+/// `/sleep` requests in flight on this instance now, and the most there ever were.
+static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+static MAX_IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+
+fn instance_id() -> u64 {
+    *INSTANCE_ID.get_or_init(spin_sdk::wasip3::random::random::get_random_u64)
+}
+
+/// The component's entry point: the streaming endpoints, or read the whole request and answer in plain text.
 #[spin_sdk::http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(req: Request) -> http::Response<BoxBody> {
+    SERVED.fetch_add(1, Ordering::Relaxed);
+    let path_info = header(req.headers(), "spin-path-info").unwrap_or_default();
+    let query = Query::parse(req.uri().query().unwrap_or(""));
+    match path_info.as_str() {
+        "/stream" => return stream_until_gate(&query),
+        "/stream-echo" => return stream_echo(req),
+        _ => {}
+    }
+    let (status, headers, body) = buffered(req, &path_info).await;
+    let mut response = http::Response::new(box_body(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A streamed `200` and the sender feeding it.
+fn streamed() -> (futures::channel::mpsc::Sender<bytes::Bytes>, http::Response<BoxBody>) {
+    let (tx, body) = spin_sdk::http::body::stream::<bytes::Bytes>();
+    (tx, http::Response::new(box_body(body)))
+}
+
+fn stream_until_gate(q: &Query) -> http::Response<BoxBody> {
+    let gate = q.get("gate").unwrap_or("gate").to_owned();
+    let (mut tx, response) = streamed();
+    spin_sdk::wasip3::spawn(async move {
+        use futures::SinkExt as _;
+        if tx.send(bytes::Bytes::from_static(b"first\n")).await.is_err() {
+            return;
+        }
+        let Ok(store) = Store::open_default().await else { return };
+        for _ in 0..3000 {
+            if store.exists(&gate).await.unwrap_or(false) {
+                let _ = tx.send(bytes::Bytes::from_static(b"second\n")).await;
+                return;
+            }
+            spin_sdk::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    response
+}
+
+fn stream_echo(req: Request) -> http::Response<BoxBody> {
+    let (mut tx, response) = streamed();
+    spin_sdk::wasip3::spawn(async move {
+        use futures::{SinkExt as _, StreamExt as _};
+        let mut chunks = req.into_body().stream();
+        while let Some(chunk) = chunks.next().await {
+            let line = match chunk {
+                Ok(bytes) => format!("got {}\n", bytes.len()),
+                Err(e) => format!("body error: {e:?}\n"),
+            };
+            if tx.send(bytes::Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(bytes::Bytes::from_static(b"done\n")).await;
+    });
+    response
+}
+
+async fn sleep(q: &Query) -> Answer {
+    let ms = q.get("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+    MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+    spin_sdk::time::sleep(std::time::Duration::from_millis(ms)).await;
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    text(StatusCode::OK, format!("instance={} max_in_flight={}", instance_id(), MAX_IN_FLIGHT.load(Ordering::SeqCst)))
+}
+
+fn spin_cpu(q: &Query) -> Answer {
+    let started = std::time::Instant::now();
+    let limit = q.get("ms").and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis);
+    let mut x = 0u64;
+    while limit.is_none_or(|l| started.elapsed() < l) {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+    text(StatusCode::OK, "spun")
+}
+
+/// Reads the whole request, then dispatches on the path info.
+async fn buffered(req: Request, path_info: &str) -> Answer {
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
     let headers = req.headers().clone();
-    let path_info = header(&headers, "spin-path-info").unwrap_or_default();
     let body = match req.into_body().bytes().await {
         Ok(b) => b.to_vec(),
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("body error: {e:?}")),
     };
     let q = Query::parse(&query);
-    match path_info.as_str() {
+    match path_info {
+        "/instance" => {
+            text(StatusCode::OK, format!("instance={} served={}", instance_id(), SERVED.load(Ordering::Relaxed)))
+        }
+        "/sleep" => sleep(&q).await,
+        "/trap" => panic!("probe: /trap asks for a trap"),
+        "/spin" => spin_cpu(&q),
         "/kv/get" => kv_get(&q).await,
         "/kv/set" => kv_set(&q, body).await,
         "/kv/delete" => kv_delete(&q).await,
@@ -74,7 +183,7 @@ async fn handle(req: Request) -> impl IntoResponse {
         "/time" => time(),
         "/headers" => echo_spin_headers(&headers),
         "/echo" => echo(&method, &query, &headers, body),
-        _ => identify(&path_info).await,
+        _ => identify(path_info).await,
     }
 }
 

@@ -4,7 +4,7 @@ use super::engine::LoadedComponent;
 use crate::clock::VirtualClock;
 use crate::kv::MemoryKv;
 use crate::manifest::Manifest;
-use crate::outbound::{OutboundCall, OutboundHandler, OutboundRecorder};
+use crate::outbound::{OutboundCall, OutboundRecorder};
 use crate::routing::Router;
 use crate::variables::VariableSource;
 use bytes::Bytes;
@@ -12,25 +12,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::Engine;
 
 /// What every clone of an [`App`] shares.
 pub(super) struct AppInner {
-    pub(super) engine: Engine,
     pub(super) router: Router,
     pub(super) components: BTreeMap<String, LoadedComponent>,
     pub(super) manifest: Manifest,
     pub(super) memory: BTreeMap<String, MemoryKv>,
     pub(super) store_descriptions: BTreeMap<String, String>,
     pub(super) clock: Option<VirtualClock>,
-    pub(super) outbound: Option<Arc<dyn OutboundHandler>>,
     pub(super) recorder: OutboundRecorder,
-    pub(super) guest_stdio: bool,
-    pub(super) slots: Arc<tokio::sync::Semaphore>,
     pub(super) request_timeout: Duration,
     pub(super) missing_variables: Vec<String>,
     pub(super) variable_sources: BTreeMap<String, Option<VariableSource>>,
     pub(super) cas_conflicts: Arc<std::sync::atomic::AtomicUsize>,
+    pub(super) instantiations: Arc<std::sync::atomic::AtomicUsize>,
+    pub(super) failed_instances: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A built application. Cheap to clone; clones share everything.
@@ -50,9 +47,9 @@ impl std::fmt::Debug for App {
 
 /// A served request: the response and which route and component produced it.
 #[derive(Debug)]
-pub struct Served {
-    /// The complete response.
-    pub response: http::Response<Bytes>,
+pub struct Served<B = Bytes> {
+    /// The response: complete ([`App::serve`]) or streaming ([`App::serve_streaming`]).
+    pub response: http::Response<B>,
     /// The component that answered (`None` for a routing 404).
     pub component: Option<String>,
     /// The matched route as written in the manifest.
@@ -69,6 +66,18 @@ impl App {
     /// compare-and-swap conflicts the components met and retried.
     pub fn cas_conflicts(&self) -> usize {
         self.inner.cas_conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many component instances were created so far (by every component): with reuse on, far fewer than
+    /// requests.
+    pub fn instantiations(&self) -> usize {
+        self.inner.instantiations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many instances ended with an error (a trap or a timeout) so far; each failed every request it was
+    /// serving at that moment.
+    pub fn failed_instances(&self) -> usize {
+        self.inner.failed_instances.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Outbound calls made by all components so far.

@@ -2,6 +2,7 @@
 
 use super::application::{App, AppInner};
 use super::engine::{LoadedComponent, compile, shared_engine};
+use super::instances::{ComponentInstances, Reuse};
 use crate::clock::VirtualClock;
 use crate::host::{self, ComponentContext, HostState};
 use crate::kv::{DEFAULT_STATE_DIR, KvError, KvStore, MemoryKv, STORE_FILE_NAME, StoreOpenError, open_stores};
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Linker;
+use wasmtime_wasi_http::handler::ProxyHandler;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 /// Why an app could not be built. Each variant names the file, component, label or variable at fault.
@@ -93,6 +95,7 @@ pub struct AppBuilder {
     strict: bool,
     guest_stdio: bool,
     max_concurrency: u32,
+    reuse: Reuse,
     request_timeout: Duration,
     compile_cache: bool,
     spin_redis_swap_defect: bool,
@@ -118,6 +121,7 @@ impl AppBuilder {
             strict: false,
             guest_stdio: false,
             max_concurrency: 128,
+            reuse: Reuse::default(),
             request_timeout: Duration::from_secs(60),
             compile_cache: false,
             spin_redis_swap_defect: false,
@@ -218,9 +222,31 @@ impl AppBuilder {
         self
     }
 
-    /// The number of requests served at once; more wait for a slot. Sizes the pooling allocator.
+    /// The number of instances alive at once (each serving up to [`AppBuilder::max_instance_concurrent_reuse_count`]
+    /// requests); a request needing another instance waits for a slot. Sizes the pooling allocator.
     pub fn max_concurrency(mut self, n: u32) -> Self {
         self.max_concurrency = n.max(1);
+        self
+    }
+
+    /// Requests one instance serves before it is dropped, as `spin up --max-instance-reuse-count` (default 128,
+    /// Spin's for WASIp3 components). With [`AppBuilder::max_instance_concurrent_reuse_count`] 1, `1` gives every
+    /// request a fresh instance.
+    pub fn max_instance_reuse_count(mut self, n: usize) -> Self {
+        self.reuse.max_requests = n.max(1);
+        self
+    }
+
+    /// Requests one instance serves at the same time, as `spin up --max-instance-concurrent-reuse-count` (default
+    /// 16).
+    pub fn max_instance_concurrent_reuse_count(mut self, n: usize) -> Self {
+        self.reuse.max_concurrent = n.max(1);
+        self
+    }
+
+    /// How long an idle instance is kept for the next request, as `spin up --idle-instance-timeout` (default 1 s).
+    pub fn idle_instance_timeout(mut self, timeout: Duration) -> Self {
+        self.reuse.idle_timeout = timeout;
         self
     }
 
@@ -306,6 +332,8 @@ impl AppBuilder {
         let routed: BTreeSet<&str> = manifest.triggers.iter().map(|t| t.component.as_str()).collect();
         let mut components = BTreeMap::new();
         let cas_conflicts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let instantiations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failed_instances = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for id in routed {
             let Some(c) = manifest.components.get(id) else { continue };
             let mut entries = Vec::new();
@@ -342,15 +370,23 @@ impl AppBuilder {
                 spin_sqlite_swap_upsert: self.spin_sqlite_swap_upsert,
                 cas_conflicts: Arc::clone(&cas_conflicts),
             };
-            components.insert(
-                id.to_owned(),
-                LoadedComponent {
-                    pre,
-                    ctx: Arc::new(ctx),
-                    allowed: Arc::new(allowed),
-                    environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                },
-            );
+            let instances = ComponentInstances {
+                engine: engine.clone(),
+                pre,
+                ctx: Arc::new(ctx),
+                allowed: Arc::new(allowed),
+                environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                clock: self.clock.clone(),
+                guest_stdio: self.guest_stdio,
+                outbound: self.outbound.clone(),
+                recorder: self.recorder.clone(),
+                slots: Arc::clone(&slots),
+                reuse: self.reuse,
+                request_timeout: self.request_timeout,
+                instantiations: Arc::clone(&instantiations),
+                failed_instances: Arc::clone(&failed_instances),
+            };
+            components.insert(id.to_owned(), LoadedComponent { handler: ProxyHandler::new(instances) });
         }
 
         let router = Router::build(&manifest.base, &manifest.triggers);
@@ -362,17 +398,15 @@ impl AppBuilder {
         Ok(App {
             inner: Arc::new(AppInner {
                 cas_conflicts,
-                engine,
+                instantiations,
+                failed_instances,
                 router,
                 components,
                 manifest,
                 memory,
                 store_descriptions,
                 clock: self.clock,
-                outbound: self.outbound,
                 recorder: self.recorder,
-                guest_stdio: self.guest_stdio,
-                slots,
                 request_timeout: self.request_timeout,
                 missing_variables: missing,
                 variable_sources,

@@ -1,14 +1,13 @@
 //! The wasmtime engine and the per-process component cache: one engine per pool size, each component file compiled
 //! once per process, so building many apps (one per test or cassette) costs one compilation.
 
-use crate::host::{ComponentContext, HostState};
-use crate::outbound::AllowedHosts;
+use super::instances::ComponentInstances;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::handler::ProxyHandler;
 
 /// Engine settings that distinguish engines: pool size and on-disk cache.
 pub(super) type EngineKey = (u32, bool);
@@ -52,17 +51,28 @@ pub(super) fn compile(engine: &Engine, key: EngineKey, path: &Path) -> wasmtime:
     Ok(component)
 }
 
-/// A new engine: pooling allocator sized for `concurrency` simultaneous instances.
+/// How often the engine's epoch advances, as Spin's `DEFAULT_EPOCH_TICK_INTERVAL` (`crates/core/src/lib.rs`).
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A new engine: pooling allocator sized for `concurrency` simultaneous instances, epoch interruption on.
 fn new_engine(concurrency: u32, cache: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model_async(true);
+    // As Spin (`crates/core/src/lib.rs`): epochs tick every 10 ms; each store yields at every tick (see
+    // `instances.rs`), so a guest spinning the CPU cannot hold a thread past its request timeout.
+    config.epoch_interruption(true);
     let mut pool = PoolingAllocationConfig::default();
+    // An instance now serves up to 16 requests at once, each with its own async stack.
     pool.total_component_instances(concurrency)
         .total_core_instances(concurrency.saturating_mul(16))
         .total_memories(concurrency.saturating_mul(4))
         .total_tables(concurrency.saturating_mul(16))
-        .total_stacks(concurrency.saturating_mul(4))
-        .max_memory_size(256 << 20);
+        .total_stacks(concurrency.saturating_mul(32))
+        .max_memory_size(256 << 20)
+        // Spin's keep-resident settings (`SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT` 2 MiB,
+        // `SPIN_WASMTIME_TABLE_KEEP_RESIDENT` 512 KiB): a reused slot keeps its first pages mapped.
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(512 << 10);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     if cache {
         match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
@@ -72,13 +82,19 @@ fn new_engine(concurrency: u32, cache: bool) -> wasmtime::Result<Engine> {
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "compile cache unavailable"),
         }
     }
-    Engine::new(&config)
+    let engine = Engine::new(&config)?;
+    let weak = engine.weak();
+    std::thread::Builder::new().name("harness-epoch".to_owned()).spawn(move || {
+        while let Some(engine) = weak.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    })?;
+    Ok(engine)
 }
 
-/// A routed component, pre-instantiated, with what each of its instances is given.
+/// A routed component: the handler that hands its requests to reused instances (see `instances.rs`).
 pub(super) struct LoadedComponent {
-    pub(super) pre: ServicePre<HostState>,
-    pub(super) ctx: Arc<ComponentContext>,
-    pub(super) allowed: Arc<AllowedHosts>,
-    pub(super) environment: Vec<(String, String)>,
+    pub(super) handler: ProxyHandler<ComponentInstances>,
 }

@@ -1,8 +1,8 @@
-//! A loaded application: every component compiled once, pre-instantiated, and served one fresh instance per
-//! request.
+//! A loaded application: every component compiled once, pre-instantiated, and served by instances reused as Spin 4
+//! reuses them (up to 128 requests each, 16 at once; see `instances.rs`).
 //!
 //! The parts: [`AppBuilder`] (configuration and validation, `builder.rs`), the engine and the per-process
-//! component cache (`engine.rs`), request execution ([`App::send`], [`App::serve`], `serve.rs`); stores are opened by
+//! component cache (`engine.rs`), instance reuse (`instances.rs`), request execution ([`App::send`], [`App::serve`], `serve.rs`); stores are opened by
 //! [`crate::kv`].
 //!
 //! How to use it (tests and the `up` command do exactly this):
@@ -36,8 +36,10 @@
 mod application;
 mod builder;
 mod engine;
+mod instances;
 mod serve;
 
 pub use crate::kv::{DEFAULT_STORE_FILE, KvStore};
 pub use application::{App, Served};
 pub use builder::{AppBuilder, BuildError};
+pub(crate) use serve::full_body;

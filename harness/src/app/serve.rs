@@ -1,42 +1,68 @@
-//! Request execution: Spin's routing and `spin-*` headers, then one fresh instance per request.
+//! Request execution: Spin's routing and `spin-*` headers, then the component's [`ProxyHandler`], which hands the
+//! request to a reused instance (see `instances.rs`). Bodies stream both ways, as in Spin.
+//!
+//! [`ProxyHandler`]: wasmtime_wasi_http::handler::ProxyHandler
 
 use super::application::{App, Served};
-use super::engine::LoadedComponent;
-use crate::host::HostState;
-use crate::outbound::OutboundHooks;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use wasmtime::Store;
-use wasmtime::component::ResourceTable;
-use wasmtime_wasi::WasiCtx;
-use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+
+/// A complete body as a [`WasiBody`].
+pub(crate) fn full_body(bytes: Bytes) -> WasiBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+}
 
 impl App {
     /// Serves `request` in-process, as from client `127.0.0.1:0`.
     ///
     /// The URI may be a bare path (`/produce?x=1`); the `Host` header (default `localhost`) completes it.
-    /// A route miss is a `404`; a guest that returns a WASI HTTP error code is a `500` (both are answers).
+    /// A route miss is a `404`; a guest that returns a WASI HTTP error code is a `500` with an empty body (both are
+    /// answers, as in Spin).
     ///
     /// # Errors
-    /// The harness could not get an answer: the guest trapped, timed out, or could not be instantiated.
+    /// The harness could not get an answer: the guest trapped, timed out, or could not be instantiated, or the
+    /// response body failed part-way.
     pub async fn send(&self, request: http::Request<Bytes>) -> anyhow::Result<http::Response<Bytes>> {
         Ok(self.serve(request, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?.response)
     }
 
-    /// Serves `request` from `client`, reporting the route and component (what `up` logs).
+    /// Serves `request` from `client` and collects the whole response, reporting the route and component (what
+    /// `up` logs).
     ///
     /// # Errors
     /// As [`App::send`].
-    pub async fn serve(&self, mut request: http::Request<Bytes>, client: SocketAddr) -> anyhow::Result<Served> {
+    pub async fn serve(&self, request: http::Request<Bytes>, client: SocketAddr) -> anyhow::Result<Served> {
+        let served = self.serve_streaming(request.map(full_body), client).await?;
+        let (parts, body) = served.response.into_parts();
+        let body = body.collect().await.map_err(|e| anyhow::anyhow!("response body: {e:?}"))?.to_bytes();
+        Ok(Served {
+            response: http::Response::from_parts(parts, body),
+            component: served.component,
+            route: served.route,
+        })
+    }
+
+    /// Serves `request` from `client` with both bodies streaming: the guest reads the request body as it arrives,
+    /// and the response body is handed back as the guest writes it (what `up` does).
+    ///
+    /// # Errors
+    /// As [`App::send`], except that a response body failing part-way shows as an error of the body stream.
+    pub async fn serve_streaming(
+        &self,
+        mut request: http::Request<WasiBody>,
+        client: SocketAddr,
+    ) -> anyhow::Result<Served<WasiBody>> {
         let path = request.uri().path().to_owned();
         if let Some(response) = self.well_known(&path) {
-            return Ok(Served { response: response?, component: None, route: None });
+            return Ok(Served { response: response?.map(full_body), component: None, route: None });
         }
         let Some(matched) = self.inner.router.route(&path) else {
-            let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(Bytes::new())?;
+            let response =
+                http::Response::builder().status(http::StatusCode::NOT_FOUND).body(full_body(Bytes::new()))?;
             return Ok(Served { response, component: None, route: None });
         };
         let component_id = matched.component().to_owned();
@@ -66,14 +92,27 @@ impl App {
             .context("request URI")?;
         *request.uri_mut() = absolute;
 
-        let _slot = self.inner.slots.acquire().await.context("app is shutting down")?;
-        let run = self.run_component(component, request);
-        let response = tokio::time::timeout(self.inner.request_timeout, run)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("component `{component_id}` timed out after {:?}", self.inner.request_timeout)
-            })?
-            .with_context(|| format!("component `{component_id}`"))?;
+        // The handler enforces the request timeout itself (`instances.rs`); this outer one also covers waiting for an
+        // instance slot.
+        let handled =
+            tokio::time::timeout(self.inner.request_timeout, component.handler.handle((), request)).await.map_err(
+                |_| anyhow::anyhow!("component `{component_id}` timed out after {:?}", self.inner.request_timeout),
+            )?;
+        let response = match handled {
+            Ok(response) => response,
+            Err(e) if e.downcast_ref::<ErrorCode>().is_some() => {
+                // The guest answered with an error code instead of a response: Spin answers 500 with an empty body
+                // (`internal_error(None, ..)` in `crates/trigger-http/src/server.rs`).
+                tracing::warn!(component = %component_id, error = %format!("{e:#}"), "component returned an error code");
+                http::Response::builder()
+                    .status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                    .body(full_body(Bytes::new()))?
+            }
+            Err(e) if e.is::<wasmtime_wasi_http::handler::ExpirationError>() => {
+                anyhow::bail!("component `{component_id}` timed out after {:?}", self.inner.request_timeout)
+            }
+            Err(e) => return Err(anyhow::anyhow!("{e:?}")).with_context(|| format!("component `{component_id}`")),
+        };
         Ok(Served { response, component: Some(component_id), route: Some(route) })
     }
 
@@ -94,56 +133,5 @@ impl App {
             response = response.header(http::header::CONTENT_TYPE, t);
         }
         Some(response.body(body).map_err(anyhow::Error::from))
-    }
-
-    /// One fresh `Store` and instance: run the handler and collect the whole response body.
-    async fn run_component(
-        &self,
-        component: &LoadedComponent,
-        request: http::Request<Bytes>,
-    ) -> anyhow::Result<http::Response<Bytes>> {
-        let mut wasi = WasiCtx::builder();
-        if let Some(clock) = &self.inner.clock {
-            wasi.wall_clock(clock.clone());
-        }
-        if self.inner.guest_stdio {
-            wasi.inherit_stdout().inherit_stderr();
-        }
-        wasi.envs(&component.environment);
-        let state = HostState {
-            table: ResourceTable::new(),
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            hooks: OutboundHooks {
-                component: Arc::clone(&component.ctx.id),
-                allowed: Arc::clone(&component.allowed),
-                handler: self.inner.outbound.clone(),
-                recorder: self.inner.recorder.clone(),
-            },
-            component: Arc::clone(&component.ctx),
-        };
-        let mut store = Store::new(&self.inner.engine, state);
-        let service = component.pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let (guest_request, request_io) =
-            wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, request.map(Full::new));
-        store
-            .run_concurrent(async |accessor| -> anyhow::Result<http::Response<Bytes>> {
-                let answer = service.handle(accessor, guest_request).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
-                let response = match answer {
-                    Ok(r) => r,
-                    Err(code) => {
-                        let body = Bytes::from(format!("component returned an error: {code:?}"));
-                        return Ok(http::Response::builder().status(500).body(body)?);
-                    }
-                };
-                let response = accessor
-                    .with(|mut access| response.into_http(&mut access, request_io))
-                    .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-                let (parts, body) = response.into_parts();
-                let body = body.collect().await.map_err(|e| anyhow::anyhow!("response body: {e}"))?.to_bytes();
-                Ok(http::Response::from_parts(parts, body))
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?
     }
 }

@@ -10,20 +10,22 @@ use std::time::{Duration, Instant};
 
 /// Measure in-process request latency (p50/p90/p99) and throughput against memory-backed stores.
 ///
-/// Every request gets a fresh instance, exactly as under `up`; only the socket is missing.
+/// Instances are reused as under `up` (and Spin 4); only the socket is missing. With the defaults it measures the
+/// production interface rejecting an unsigned call (a signed `000001`), with a throw-away `access_keys` when none is
+/// given.
 #[derive(Debug, Args)]
 pub struct BenchCommand {
     /// The application manifest (or its directory).
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     pub from: PathBuf,
     /// The request target: path and query.
-    #[arg(long, default_value = "/probe/kv/incr?key=bench")]
+    #[arg(long, default_value = "/produce")]
     pub path: String,
     /// The method.
-    #[arg(long, default_value = "GET")]
+    #[arg(long, default_value = "POST")]
     pub method: String,
     /// A request body.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "{}")]
     pub body: String,
     /// Measured requests.
     #[arg(long, default_value_t = 2000)]
@@ -37,7 +39,18 @@ pub struct BenchCommand {
     /// Set an application variable (repeatable).
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
+    /// Requests one instance serves, as `up --max-instance-reuse-count` (1 with a concurrent count of 1: a fresh
+    /// instance per request).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_instance_reuse_count: u64,
+    /// Requests one instance serves at once, as `up --max-instance-concurrent-reuse-count`.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_instance_concurrent_reuse_count: u64,
 }
+
+/// The variable the production interface cannot start without; bench supplies a throw-away value when the manifest
+/// declares it and neither `--variable` nor the environment sets it.
+const KEY_VARIABLE: &str = "access_keys";
 
 /// Latency percentiles of a run.
 #[derive(Debug, Clone, Copy)]
@@ -71,11 +84,24 @@ impl BenchCommand {
     pub fn execute(self) -> anyhow::Result<i32> {
         let rt = super::runtime()?;
         let manifest = super::manifest_path(&self.from);
+        let mut variables = self.variables.clone();
+        let declared = crate::manifest::Manifest::from_file(&manifest)
+            .map(|m| m.variables.contains_key(KEY_VARIABLE))
+            .unwrap_or(false);
+        let given = variables.iter().any(|v| v.starts_with(&format!("{KEY_VARIABLE}=")))
+            || std::env::var_os(format!("SPIN_VARIABLE_{}", KEY_VARIABLE.to_uppercase())).is_some();
+        if declared && !given {
+            variables.push(format!("{KEY_VARIABLE}={}", uuid::Uuid::new_v4().simple()));
+        }
         let s = rt.block_on(async {
             let app = AppBuilder::from_manifest(&manifest)
-                .variable_flags(&self.variables)
+                .variable_flags(&variables)
                 .kv_memory()
                 .max_concurrency(u32::try_from(self.concurrency.max(1)).unwrap_or(u32::MAX))
+                .max_instance_reuse_count(usize::try_from(self.max_instance_reuse_count).unwrap_or(usize::MAX))
+                .max_instance_concurrent_reuse_count(
+                    usize::try_from(self.max_instance_concurrent_reuse_count).unwrap_or(usize::MAX),
+                )
                 .build()
                 .await
                 .with_context(|| format!("cannot load {}", manifest.display()))?;
@@ -123,11 +149,13 @@ impl BenchCommand {
         })?;
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!(
-            "{} {} x{} (concurrency {}): p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  max {:.0} µs  {:.0} req/s",
+            "{} {} x{} (concurrency {}, reuse {}/{}): p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  max {:.0} µs  {:.0} req/s",
             self.method,
             self.path,
             self.requests,
             self.concurrency,
+            self.max_instance_reuse_count,
+            self.max_instance_concurrent_reuse_count,
             us(s.p50),
             us(s.p90),
             us(s.p99),

@@ -31,9 +31,21 @@ pub struct UpCommand {
     /// Set an application variable (repeatable).
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
-    /// Requests served at once (more wait); sizes the instance pool.
+    /// Instances alive at once (each serving up to `--max-instance-concurrent-reuse-count` requests; more wait);
+    /// sizes the instance pool.
     #[arg(long, default_value_t = 128)]
     pub max_concurrency: u32,
+    /// Requests one instance serves before it is dropped, as `spin up` (Spin's default for WASIp3: 128). With
+    /// `--max-instance-concurrent-reuse-count 1`, `1` gives every request a fresh instance.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_instance_reuse_count: u64,
+    /// Requests one instance serves at the same time, as `spin up` (Spin's default: 16).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_instance_concurrent_reuse_count: u64,
+    /// How long an idle instance is kept for the next request, as `spin up`: a number of seconds, or with an
+    /// `ms` or `s` suffix.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub idle_instance_timeout: std::time::Duration,
     /// Do not use wasmtime's on-disk compilation cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -65,6 +77,11 @@ impl UpCommand {
                 .default_store_file(true)
                 .guest_stdio(true)
                 .max_concurrency(self.max_concurrency)
+                .max_instance_reuse_count(usize::try_from(self.max_instance_reuse_count).unwrap_or(usize::MAX))
+                .max_instance_concurrent_reuse_count(
+                    usize::try_from(self.max_instance_concurrent_reuse_count).unwrap_or(usize::MAX),
+                )
+                .idle_instance_timeout(self.idle_instance_timeout)
                 .compile_cache(!self.no_cache)
                 .spin_redis_swap_defect(self.spin_redis_swap_defect);
             if let Some(dir) = &self.state_dir {
@@ -108,5 +125,32 @@ impl UpCommand {
             tracing::info!("stopped");
             anyhow::Ok(exit_codes::SUCCESS)
         })
+    }
+}
+
+/// `1.5`, `2s`, `500ms`: seconds unless suffixed (the forms `spin up` accepts for its durations).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(n) => (n, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("{text:?} is not a duration (e.g. 1s, 500ms)"))?;
+    std::time::Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_as_spin_up_takes_them() {
+        assert_eq!(parse_duration("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

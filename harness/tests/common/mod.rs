@@ -117,7 +117,8 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// A one-shot HTTP/1.1 request over a raw socket: `(status, headers text, body)`.
+/// A one-shot HTTP/1.1 request over a raw socket: `(status, headers text, body)`, a chunked body decoded (streamed
+/// responses without a `content-length` come chunked, as from Spin).
 pub async fn raw_http(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
@@ -127,7 +128,23 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> std::io::Result<(u16, 
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Ok((status, head.to_owned(), body.to_owned()))
+    let chunked = head.lines().any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    Ok((status, head.to_owned(), body))
+}
+
+/// The payload of a chunked body (`<hex size>\r\n<data>\r\n`… `0\r\n\r\n`); stops at anything malformed.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
 }
 
 /// `GET path` over HTTP with `Connection: close`.
