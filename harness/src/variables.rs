@@ -70,6 +70,9 @@ pub enum VariableError {
 /// The prefix of the environment variables that are Spin variable values (Spin's `DEFAULT_ENV_PREFIX`).
 const ENV_PREFIX: &str = "SPIN_VARIABLE_";
 
+/// An environment: the value of an environment variable by name, if set.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where `SPIN_VARIABLE_<NAME>` values come from.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -87,7 +90,7 @@ pub enum EnvSource {
     /// runs (tests may not mutate the real one). This is Spin's env provider with its `env_fetcher` replaced.
     Lookup {
         /// The environment.
-        lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+        lookup: EnvLookup,
         /// The `.env` file; `None` reads none.
         dotenv: Option<PathBuf>,
     },

@@ -263,10 +263,10 @@ async fn up_plain_logs_to_a_pipe_have_no_ansi_escapes() {
     );
     assert_eq!(common::http_get(started.addr, "/probe/var?name=greeting").await.expect("http").0, 200);
     let stderr = started.stderr.as_ref().expect("captured");
-    let lines = stderr_until(stderr, |l| l.contains(" request ") && l.contains("method=GET"));
+    let lines = stderr_until(stderr, |l| l.contains("request") && l.contains("GET"));
+    assert!(lines.iter().all(|l| !l.contains("\x1b[")), "ANSI escapes in a piped log: {lines:#?}");
     let request = lines.last().expect("the request line");
     assert!(request.contains("path=/probe/var") && request.contains("status=200"), "{request}");
-    assert!(lines.iter().all(|l| !l.contains("\x1b[")), "ANSI escapes in a piped log: {lines:#?}");
     assert!(serde_json::from_str::<serde_json::Value>(request).is_err(), "plain, not JSON: {request}");
 }
 
@@ -341,6 +341,21 @@ async fn up_fails_before_binding_when_a_required_variable_is_missing() {
     let stderr = stderr.trim_start_matches('.');
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("api_key") && stderr.contains("SPIN_VARIABLE_<NAME>"), "{stderr}");
+
+    // The check above sees a listener still held when the error is written; a bind released before that is seen
+    // here: with the port taken, an up that tried to bind first would fail with "cannot listen" instead.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let out = Command::new(BIN)
+        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "-f"])
+        .arg(common::manifest())
+        .env_remove("SPIN_VARIABLE_API_KEY")
+        .current_dir(common::temp_dir("up-cwd"))
+        .output()
+        .expect("run");
+    drop(taken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(harness::exit_codes::CONFIG), "{stderr}");
+    assert!(stderr.contains("api_key") && !stderr.contains("cannot listen"), "{stderr}");
 }
 
 #[test]
