@@ -7,9 +7,23 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, about, propagate_version = true)]
 pub struct Cli {
+    /// How log lines are written to stderr: `plain` (human-readable; coloured only on a terminal) or `json` (one
+    /// JSON object per line, for log shipping). Accepted before or after the subcommand.
+    #[arg(long, global = true, value_enum, env = "HARNESS_LOG_FORMAT", default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The format of the log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal, so pipes and files stay clean.
+    Plain,
+    /// One JSON object per line with the event's fields at the top level (`method`, `path`, `status`, …), never
+    /// coloured: what log shippers parse.
+    Json,
 }
 
 /// The subcommands.
@@ -30,7 +44,7 @@ pub enum Command {
 impl Cli {
     /// Runs the chosen command and returns the process exit code; errors are printed once, with their causes.
     pub fn run(self) -> i32 {
-        init_tracing();
+        init_tracing(self.log_format);
         let result = match self.command {
             Command::Up(c) => c.execute(),
             Command::Sign(c) => c.execute(),
@@ -49,10 +63,18 @@ impl Cli {
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default `info` for the harness and `warn` elsewhere.
-fn init_tracing() {
+///
+/// Colours are decided here, from whether stderr is a terminal, rather than left on: escape codes in a piped or
+/// redirected log break `grep` and log shippers.
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,harness=info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Plain => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).try_init(),
+    };
 }
 
 #[cfg(test)]
@@ -75,6 +97,21 @@ mod tests {
             .expect("parses");
         let Command::Up(up) = cli.command else { panic!("not up") };
         assert_eq!(up.variables, ["a=b", "c=d"]);
+    }
+
+    #[test]
+    fn log_format_is_global_and_defaults_to_plain() {
+        if std::env::var_os("HARNESS_LOG_FORMAT").is_none() {
+            let cli = Cli::try_parse_from(["harness", "up"]).expect("parses");
+            assert_eq!(cli.log_format, LogFormat::Plain);
+        }
+        for args in [["harness", "--log-format", "json", "up"], ["harness", "up", "--log-format", "json"]] {
+            assert_eq!(Cli::try_parse_from(args).expect("parses").log_format, LogFormat::Json);
+        }
+        assert!(Cli::try_parse_from(["harness", "--log-format", "xml", "up"]).is_err());
+        let command = Cli::command();
+        let arg = command.get_arguments().find(|a| a.get_id() == "log_format").expect("the flag");
+        assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some("HARNESS_LOG_FORMAT"));
     }
 
     #[test]

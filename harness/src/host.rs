@@ -48,8 +48,8 @@ pub(crate) struct ComponentContext {
     pub(crate) kv_labels: BTreeSet<String>,
     /// Every configured store, by label (shared by all components, as in Spin).
     pub(crate) stores: Arc<BTreeMap<String, Arc<dyn KvBackend>>>,
-    /// The component's variables, rendered; an error is the message the guest gets as `undefined`.
-    pub(crate) variables: BTreeMap<String, Result<String, String>>,
+    /// The component's variables, resolved through the app's providers on every guest `get` (as Spin does).
+    pub(crate) variables: crate::variables::ComponentVariables,
     /// Answer every `wasi:keyvalue/atomics` `swap` with `cas-failed` after doing it, as Spin 4.1.0-pre0 does on
     /// Redis (see [`crate::AppBuilder::spin_redis_swap_defect`]).
     pub(crate) spin_redis_swap_defect: bool,
@@ -220,19 +220,21 @@ impl svar::Host for &mut HostState {}
 
 impl<T> svar::HostWithStore<T> for Spin {
     async fn get(acc: &Accessor<T, Self>, name: String) -> Result<String, VarWitError> {
-        acc.with(|mut view| {
-            let host = view.get();
-            if !crate::template::is_valid_variable_name(&name) {
-                return Err(VarWitError::InvalidName(format!("{name:?} is not a valid variable name")));
+        if !crate::template::is_valid_variable_name(&name) {
+            return Err(VarWitError::InvalidName(format!("{name:?} is not a valid variable name")));
+        }
+        // Resolved now, through the providers (flags, environment, `.env`, default), outside the store borrow.
+        let component = acc.with(|mut view| Arc::clone(&view.get().component));
+        match component.variables.get(&name) {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e @ crate::variables::VariableError::Provider { .. })) => {
+                Err(VarWitError::Provider(e.to_string()))
             }
-            match host.component.variables.get(&name) {
-                Some(Ok(v)) => Ok(v.clone()),
-                Some(Err(message)) => Err(VarWitError::Undefined(message.clone())),
-                None => Err(VarWitError::Undefined(format!(
-                    "variable `{name}` is not in [component.{}.variables]",
-                    host.component.id
-                ))),
-            }
-        })
+            Some(Err(e)) => Err(VarWitError::Undefined(e.to_string())),
+            None => Err(VarWitError::Undefined(format!(
+                "variable `{name}` is not in [component.{}.variables]",
+                component.id
+            ))),
+        }
     }
 }

@@ -11,7 +11,9 @@
 //! Allow-list entries use Spin's forms: `https://host`, `https://host:8443`, `http://localhost:3000`,
 //! `https://*.example.com` (subdomains only), `https://*:*`, `*://host:*`, `http://127.0.0.1:3000..3010`.
 //! Without a port the scheme's well-known port is implied (`http` 80, `https` 443); a scheme without a well-known
-//! port needs an explicit one. Templates (`"https://{{ host }}"`) are resolved when the app is built.
+//! port needs an explicit one. Templates (`"https://{{ host }}"`) are resolved when the app is built; one that
+//! resolves to nothing (`""`, `"http://"`, `"https://"`) is dropped, as Spin drops it, so an optional backend can be
+//! switched off by setting its variable to `""` (see [`skip_if_resolved_to_nothing`]).
 //!
 //! ```
 //! use harness::outbound::AllowedHosts;
@@ -206,6 +208,18 @@ impl AllowedHosts {
     }
 }
 
+/// An `allowed_outbound_hosts` entry after rendering: `None` when `template` is a template (not a literal) whose
+/// value `rendered` is nothing, which is then skipped.
+///
+/// As Spin (`PartialAllowedHostConfig::parse_or_skip` in crates/outbound-networking-config/src/allowed_hosts.rs):
+/// a template whose value is `""`, `"http://"` or `"https://"` is skipped rather than rejected, so
+/// `"{{ backend_host }}"` with the variable set to `""` means "no backend". A literal entry is never skipped: an
+/// empty literal stays an error when the result is parsed.
+pub fn skip_if_resolved_to_nothing(template: &crate::template::Template, rendered: String) -> Option<String> {
+    let nothing = matches!(rendered.as_str(), "" | "http://" | "https://");
+    (template.is_literal() || !nothing).then_some(rendered)
+}
+
 /// Answers outbound requests in-process instead of the network: stub backends, the marketplace, OneAccess.
 ///
 /// Return `Err(ErrorCode)` to make the guest see a transport error (e.g. `ErrorCode::ConnectionRefused`).
@@ -383,6 +397,39 @@ mod tests {
     #[test]
     fn relative_urls_are_never_allowed() {
         assert!(!allows("*://*:*", "/relative"));
+    }
+
+    #[test]
+    fn templates_resolving_to_nothing_are_skipped_like_spin() {
+        use crate::template::Template;
+        let vars = |name: &str| -> Result<String, String> {
+            match name {
+                "empty" => Ok(String::new()),
+                "host" => Ok("api.example.com".into()),
+                other => Err(format!("missing {other}")),
+            }
+        };
+        let render = |t: &str| {
+            let t = Template::parse(t).expect("template");
+            t.render(vars).map(|rendered| skip_if_resolved_to_nothing(&t, rendered))
+        };
+        assert_eq!(render("{{ empty }}"), Ok(None));
+        assert_eq!(render("https://{{ empty }}"), Ok(None));
+        assert_eq!(render("http://{{empty}}"), Ok(None));
+        assert_eq!(render("https://{{ host }}"), Ok(Some("https://api.example.com".into())));
+        assert_eq!(render("https://{{ nope }}"), Err("missing nope".into()));
+        // Only "", "http://" and "https://" are "nothing": anything else is kept (and then parsed, maybe failing).
+        assert_eq!(render("redis://{{ empty }}"), Ok(Some("redis://".into())));
+        assert_eq!(render("https://{{ empty }}:8443"), Ok(Some("https://:8443".into())));
+        // A literal is never skipped: an empty literal stays an error when parsed.
+        assert_eq!(render(""), Ok(Some(String::new())));
+        assert!(AllowedHosts::parse([""]).is_err());
+        // A list whose only template resolved to nothing allows nothing.
+        let entries: Vec<String> =
+            ["{{ empty }}", "https://{{ host }}"].iter().filter_map(|t| render(t).expect("ok")).collect();
+        let allowed = AllowedHosts::parse(&entries).expect("parses");
+        assert_eq!(allowed.entries().len(), 1);
+        assert!(allowed.allows(&"https://api.example.com/x".parse().expect("url")));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! `spin-full-url`, `spin-path-info` (the part after a wildcard prefix, empty for an exact route),
 //! `spin-matched-route` (the route with the base), `spin-component-route` (the route without `/...`),
 //! `spin-raw-component-route` (the route as written), `spin-base-path`, `spin-client-addr`.
+//! [`RouteMatch::append_spin_headers`] adds them to the request as Spin does: *after* the client's headers, which
+//! are kept, so a client-sent `spin-path-info` comes first and the guest's `get` sees the client's value.
 //!
 //! ```
 //! use harness::manifest::HttpTrigger;
@@ -183,10 +185,11 @@ impl RouteMatch<'_> {
         &self.path_info
     }
 
-    /// The `spin-*` headers for this request, as Spin computes them.
+    /// The `spin-*` headers for this request, as Spin computes them, in Spin's order.
     ///
     /// `scheme` and `host` are the request's (the `Host` header, or `localhost`); `path_and_query` is the request
-    /// target; `client` the peer address.
+    /// target; `client` the peer address. The order is that of `compute_default_headers` in Spin's
+    /// crates/trigger-http/src/headers.rs (it decides the order the guest iterates them in).
     pub fn spin_headers(
         &self,
         scheme: &str,
@@ -195,8 +198,8 @@ impl RouteMatch<'_> {
         client: SocketAddr,
     ) -> [(&'static str, String); 7] {
         [
-            ("spin-full-url", format!("{scheme}://{host}{path_and_query}")),
             ("spin-path-info", self.path_info.clone()),
+            ("spin-full-url", format!("{scheme}://{host}{path_and_query}")),
             ("spin-matched-route", self.route.based_route.clone()),
             ("spin-base-path", self.base.to_owned()),
             ("spin-raw-component-route", self.route.raw_route.clone()),
@@ -206,6 +209,31 @@ impl RouteMatch<'_> {
             ),
             ("spin-client-addr", client.to_string()),
         ]
+    }
+
+    /// Adds [`RouteMatch::spin_headers`] to a request's `headers` by Spin's rule: *appended*. Headers the client
+    /// sent, `spin-*` ones included, are kept and come first; a name the client also sent ends up with two values,
+    /// the client's first.
+    ///
+    /// Spin 4.1 builds the guest's header list as the client's headers followed by its own and then
+    /// `HeaderMap::extend`s an empty map with it, which appends (`prepare_request_headers` in
+    /// crates/trigger-http/src/headers.rs, `prepare_request` in crates/trigger-http/src/wasi.rs, used for WASIp3 by
+    /// crates/trigger-http/src/wasip3.rs). Checked with the real `spin up`: a client `spin-path-info: /zzz` is what
+    /// the guest's `headers.get("spin-path-info")` returns. A value that is not a valid header value is left out,
+    /// as Spin's `filter_map` leaves it out.
+    pub fn append_spin_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+        scheme: &str,
+        host: &str,
+        path_and_query: &str,
+        client: SocketAddr,
+    ) {
+        for (name, value) in self.spin_headers(scheme, host, path_and_query, client) {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                headers.append(name, value);
+            }
+        }
     }
 }
 
@@ -276,6 +304,41 @@ mod tests {
         assert_eq!(get("spin-raw-component-route"), Some("/foo/..."));
         assert_eq!(get("spin-component-route"), Some("/foo"));
         assert_eq!(get("spin-client-addr"), Some("127.0.0.1:8777"));
+    }
+
+    #[test]
+    fn spin_headers_are_appended_after_the_clients_own() {
+        let r = router(&[("/foo/...", "foo")]);
+        let m = r.route("/foo/bar").expect("routed");
+        let client: SocketAddr = "127.0.0.1:8777".parse().expect("addr");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("spin-path-info", http::HeaderValue::from_static("/spoofed"));
+        headers.insert("accept", http::HeaderValue::from_static("text/plain"));
+        m.append_spin_headers(&mut headers, "http", "h.test", "/foo/bar", client);
+        let values = |n: &str| headers.get_all(n).iter().map(|v| v.to_str().expect("ascii")).collect::<Vec<_>>();
+        // The client's value is kept and comes first (what the guest's `get` returns); Spin's follows.
+        assert_eq!(values("spin-path-info"), ["/spoofed", "/bar"]);
+        assert_eq!(values("accept"), ["text/plain"]);
+        assert_eq!(values("spin-full-url"), ["http://h.test/foo/bar"]);
+        assert_eq!(headers.len(), 9, "2 client values + 7 spin-* headers");
+        // In Spin's order.
+        let names: Vec<&str> =
+            headers.keys().map(http::HeaderName::as_str).filter(|n| n.starts_with("spin-")).collect();
+        let spin_order = [
+            "spin-path-info",
+            "spin-full-url",
+            "spin-matched-route",
+            "spin-base-path",
+            "spin-raw-component-route",
+            "spin-component-route",
+            "spin-client-addr",
+        ];
+        assert_eq!(names, spin_order);
+        // A value that cannot be a header value is left out, not an error.
+        let mut headers = http::HeaderMap::new();
+        m.append_spin_headers(&mut headers, "http", "bad\nhost", "/foo/bar", client);
+        assert!(headers.get("spin-full-url").is_none());
+        assert_eq!(headers.len(), 6);
     }
 
     #[test]

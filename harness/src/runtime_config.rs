@@ -16,8 +16,10 @@
 //!
 //! This module only reads the file; [`crate::kv::open_stores`] opens the backends it names.
 //!
-//! Other sections Spin knows (`sqlite_database`, `variables_provider`, `llm_compute`, …) are ignored with a warning:
-//! the same file must work for both Spin and the harness.
+//! Other top-level keys Spin knows (`sqlite_database`, `variables_provider`, `llm_compute`, …) are ignored with a
+//! warning: the same file must work for both Spin and the harness. A top-level key Spin does not know is refused
+//! with Spin's message, `unused runtime config key(s): …`, so a typo (`[key_value_stores.x]`) fails here as it
+//! would under `spin up` instead of silently leaving a store unconfigured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,14 @@ pub enum RuntimeConfigError {
         /// The TOML error.
         source: Box<toml::de::Error>,
     },
+    /// Top-level keys that Spin does not read (Spin refuses them too, with this wording).
+    #[error("invalid runtime config {path}: unused runtime config key(s): {}", keys.join(", "))]
+    UnusedKeys {
+        /// The file.
+        path: PathBuf,
+        /// The unknown keys, sorted.
+        keys: Vec<String>,
+    },
     /// A store section is malformed or uses an unsupported `type`.
     #[error("runtime config [key_value_store.{label}]: {reason}")]
     Store {
@@ -50,6 +60,41 @@ pub enum RuntimeConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// The top-level keys `spin up` reads from a runtime config; any other key makes Spin fail with "unused runtime
+/// config key(s)". Spin tracks which keys its factors looked up and refuses the rest after loading
+/// (`TomlKeyTracker::validate_all_keys_used` in Spin's crates/factors/src/runtime_config/toml.rs, called from
+/// crates/runtime-config/src/lib.rs; the keys are the `table.get(..)` calls of crates/runtime-config/src/lib.rs,
+/// crates/runtime-config/src/variables.rs and each factor's `runtime_config/spin.rs`).
+///
+/// `config_provider` (the old name of `variables_provider`) is read only when `variables_provider` is absent.
+const SPIN_KEYS: &[&str] = &[
+    "state_dir",
+    "log_dir",
+    "max_instance_memory",
+    "key_value_store",
+    "sqlite_database",
+    "variables_provider",
+    "config_provider",
+    "llm_compute",
+    "outbound_networking",
+    "client_tls",
+    "outbound_http",
+    "outbound_mqtt",
+    "outbound_mysql",
+    "outbound_pg",
+    "outbound_redis",
+];
+
+/// The top-level keys of `doc` that Spin would leave unread, sorted.
+fn unused_keys(doc: &toml::Table) -> Vec<String> {
+    doc.keys()
+        .filter(|k| {
+            !SPIN_KEYS.contains(&k.as_str()) || (*k == "config_provider" && doc.contains_key("variables_provider"))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The backend a label is configured with.
@@ -96,6 +141,10 @@ impl RuntimeConfig {
     pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Self, RuntimeConfigError> {
         let doc: toml::Table = toml::from_str(text)
             .map_err(|source| RuntimeConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+        let unused = unused_keys(&doc);
+        if !unused.is_empty() {
+            return Err(RuntimeConfigError::UnusedKeys { path: path.to_owned(), keys: unused });
+        }
         let mut config = Self::default();
         for (section, value) in &doc {
             if section != "key_value_store" {
@@ -170,6 +219,57 @@ type = "libsql"
         assert_eq!(s["sso"], KvStoreConfig::Spin { path: Some(PathBuf::from("/etc/app/.spin/sso.db")) });
         assert_eq!(s["tmp"], KvStoreConfig::Spin { path: None });
         assert_eq!(s["t"], KvStoreConfig::Memory);
+    }
+
+    #[test]
+    fn refuses_keys_spin_does_not_read_with_spins_wording() {
+        let e = parse("bar = 2\n[key_value_stores.x]\ntype = \"memory\"\n[foo]\na = 1\n").expect_err("unknown keys");
+        assert!(
+            matches!(&e, RuntimeConfigError::UnusedKeys { keys, .. } if keys == &["bar", "foo", "key_value_stores"])
+        );
+        assert!(e.to_string().ends_with("unused runtime config key(s): bar, foo, key_value_stores"), "{e}");
+        assert!(e.to_string().contains("rc.toml"), "{e}");
+        // Both names of the variables provider table: Spin reads `config_provider` only without the new name.
+        let both = "[[variables_provider]]\ntype = \"env\"\n[[config_provider]]\ntype = \"env\"\n";
+        let e = parse(both).expect_err("config_provider unread");
+        assert!(e.to_string().ends_with("unused runtime config key(s): config_provider"), "{e}");
+        assert!(parse("[[config_provider]]\ntype = \"env\"\n").is_ok());
+    }
+
+    #[test]
+    fn accepts_every_key_spin_reads() {
+        let text = r#"
+state_dir = ".spin"
+log_dir = "logs"
+max_instance_memory = 1000000
+[key_value_store.default]
+type = "memory"
+[sqlite_database.default]
+type = "spin"
+[[variables_provider]]
+type = "env"
+[llm_compute]
+type = "remote_http"
+[outbound_networking]
+block_networks = ["private"]
+[[client_tls]]
+component_ids = ["c"]
+hosts = ["h"]
+[outbound_http]
+max_connections = 1
+[outbound_mqtt]
+max_connections = 1
+[outbound_mysql]
+max_connections = 1
+[outbound_pg]
+max_connections = 1
+[outbound_redis]
+max_connections = 1
+"#;
+        let rc = parse(text).expect("every key Spin reads is accepted");
+        assert_eq!(rc.key_value_stores["default"], KvStoreConfig::Memory);
+        let doc: toml::Table = toml::from_str(text).expect("toml");
+        assert_eq!(doc.len(), SPIN_KEYS.len() - 1, "the sample covers every key but config_provider");
     }
 
     #[test]

@@ -457,6 +457,23 @@ async fn spin_headers_have_spins_values_and_cannot_be_spoofed() {
     );
 }
 
+/// Spin 4.1 keeps the client's `spin-*` headers and appends its own after them (checked with the real `spin up`).
+/// Needs serve.rs to call `RouteMatch::append_spin_headers`; then this replaces the "cannot be spoofed" test above.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "enable when app/serve.rs appends the spin-* headers (RouteMatch::append_spin_headers)"]
+async fn spin_headers_are_appended_after_the_clients_own_as_spin_does() {
+    let app = app().await;
+    let req = http::Request::get("/probe/headers")
+        .header("host", "seller.example.com")
+        .header("spin-full-url", "spoofed")
+        .body(Bytes::new())
+        .expect("req");
+    let served = app.serve(req, "192.0.2.7:50123".parse().expect("addr")).await.expect("served");
+    let body = String::from_utf8_lossy(served.response.body()).into_owned();
+    assert!(body.contains("spin-full-url: spoofed\n"), "the client's value is kept: {body}");
+    assert!(body.contains("spin-full-url: http://seller.example.com/probe/headers\n"), "Spin's is added: {body}");
+}
+
 // ---------- concurrency and isolation ----------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

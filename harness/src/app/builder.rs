@@ -294,10 +294,10 @@ impl AppBuilder {
             return Err(VariableError::BadFlag(bad.clone()).into());
         }
         let env = match self.env {
-            Some(env) => env,
-            None => crate::variables::from_env(std::env::vars()),
+            Some(env) => crate::variables::EnvSource::Fixed(env),
+            None => crate::variables::EnvSource::process(),
         };
-        let resolver = Resolver::new(&manifest, &self.flags, &env)?;
+        let resolver = Resolver::with_env(&manifest, &self.flags, env)?;
         let missing: Vec<String> = resolver.missing().into_iter().map(str::to_owned).collect();
         if self.strict && !missing.is_empty() {
             return Err(BuildError::MissingVariables(missing));
@@ -344,15 +344,14 @@ impl AppBuilder {
                         entry: t.source().to_owned(),
                         reason: e.to_string(),
                     })?;
-                entries.push(entry);
+                entries.extend(crate::outbound::skip_if_resolved_to_nothing(t, entry));
             }
             let allowed = AllowedHosts::parse(&entries).map_err(|e| BuildError::AllowedHost {
                 component: id.to_owned(),
                 entry: entries.join(", "),
                 reason: e.to_string(),
             })?;
-            let variables =
-                resolver.component_values(c).into_iter().map(|(k, v)| (k, v.map_err(|e| e.to_string()))).collect();
+            let variables = resolver.component_variables(c);
             let load_err = |e: wasmtime::Error| BuildError::Load {
                 component: id.to_owned(),
                 path: c.source.clone(),

@@ -11,9 +11,10 @@ use std::time::Instant;
 
 /// Serve the application over HTTP, like `spin up`.
 ///
-/// Variables come from `--variable name=value`, then `SPIN_VARIABLE_<NAME>`, then the manifest defaults. Without a
-/// runtime config the `default` key-value store is the file `<state dir>/key_value.redb`, the state directory being
-/// `--state-dir` or `<manifest dir>/.spin` (as `spin up`, whose default store is `sqlite_key_value.db` there).
+/// Variables come from `--variable name=value`, then `SPIN_VARIABLE_<NAME>`, then `SPIN_VARIABLE_<NAME>` in `./.env`,
+/// then the manifest defaults, looked up again on every `get` (as `spin up`). Without a runtime config the
+/// `default` key-value store is the file `<state dir>/key_value.redb`, the state directory being `--state-dir` or
+/// `<manifest dir>/.spin` (as `spin up`, whose default store is `sqlite_key_value.db` there).
 #[derive(Debug, Args)]
 pub struct UpCommand {
     /// The address to listen on.
