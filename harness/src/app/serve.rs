@@ -82,10 +82,8 @@ impl App {
             .unwrap_or_else(|| "localhost".to_owned());
         let scheme = request.uri().scheme_str().unwrap_or("http").to_owned();
         let path_and_query = request.uri().path_and_query().map_or_else(|| path.clone(), |p| p.as_str().to_owned());
-        for (name, value) in matched.spin_headers(&scheme, &host, &path_and_query, client) {
-            let value = http::HeaderValue::from_str(&value).with_context(|| format!("header {name}"))?;
-            request.headers_mut().insert(name, value);
-        }
+        // Spin appends its `spin-*` headers after any the client sent (`crates/trigger-http/src/headers.rs`).
+        matched.append_spin_headers(request.headers_mut(), &scheme, &host, &path_and_query, client);
         let absolute: http::Uri = format!("{scheme}://{host}{path_and_query}")
             .parse()
             .or_else(|_| format!("{scheme}://localhost{path_and_query}").parse())
