@@ -44,6 +44,7 @@ async fn replay_one(kind: RunnerKind, store: &Store, redis: Option<&RedisServer>
         // The time the first step runs at, so the runner's start-up check sees the pinned clock take effect.
         clock_ms: Some(c.clock_ms.or_else(|| c.steps.first().and_then(|s| s.clock_ms)).unwrap_or_else(system_now_ms)),
         manifest: None,
+        state_dir: None,
     };
     let mut runner =
         Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{} on {}: {e:#}", kind.name(), store.name()));
