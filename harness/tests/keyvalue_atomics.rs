@@ -388,7 +388,8 @@ async fn sqlite_store_reads_what_spin_wrote_and_waits_for_another_processs_write
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!increment.is_finished(), "waits for the other writer");
-    assert_eq!(kv.get("k").await.expect("reads go on meanwhile"), Some(vec![0, 0xff]));
+    let elsewhere = SqliteKv::open(&path, "default").expect("open again, as another process");
+    assert_eq!(elsewhere.get("k").await.expect("other processes read meanwhile"), Some(vec![0, 0xff]));
     db.execute_batch("COMMIT").expect("unlock");
     assert_eq!(increment.await.expect("task").expect("increment after the lock"), 43);
     assert!(started.elapsed() >= Duration::from_millis(300));
