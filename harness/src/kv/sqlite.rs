@@ -58,7 +58,7 @@ impl std::fmt::Debug for SqliteKv {
 
 /// Where the rows live, and the connections to them.
 enum Db {
-    /// A file: a small pool of connections, so a slow write does not hold up reads of this process.
+    /// A file: a small pool of connections, so this process's reads run side by side.
     ///
     /// `gate` orders this process's own operations as SQLite's file lock would (reads together, one write at a time
     /// and alone), but queued instead of retried on `SQLITE_BUSY`: contention inside the process costs neither the
@@ -94,7 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A connection with Spin's settings and the table in place.
+/// A connection with Spin's settings (the busy timeout).
 fn connect(path: Option<&Path>) -> rusqlite::Result<Connection> {
     let conn = match path {
         Some(p) => Connection::open(p)?,
