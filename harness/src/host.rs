@@ -24,7 +24,7 @@ mod bindings {
         world: "spin-host",
         imports: {
             "spin:key-value/key-value.[method]store.get-keys": trappable,
-            // Synchronous WIT functions whose host side awaits a backend (Redis, a redb worker): async on the host,
+            // Synchronous WIT functions whose host side awaits a backend (Redis, a SQLite connection off the executor): async on the host,
             // blocking for the guest.
             "wasi:keyvalue/store": async,
             "wasi:keyvalue/atomics": async,

@@ -7,7 +7,7 @@
 //! url = "redis://127.0.0.1:6379"
 //!
 //! [key_value_store.sso]
-//! type = "spin"            # embedded file store
+//! type = "spin"            # Spin's SQLite key-value file
 //! path = ".spin/sso.db"    # relative to this file's directory
 //!
 //! [key_value_store.scratch]
@@ -101,7 +101,7 @@ fn unused_keys(doc: &toml::Table) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KvStoreConfig {
-    /// `type = "spin"`: embedded file store at `path`, or in memory without a path (as Spin does).
+    /// `type = "spin"`: Spin's SQLite key-value file at `path`, or in memory without a path (as Spin does).
     Spin {
         /// The database file, resolved against the runtime config's directory.
         path: Option<PathBuf>,

@@ -93,7 +93,7 @@ async fn injected_failure_on_the_nth_operation_reaches_the_guest_as_other() {
 async fn file_store_survives_an_app_rebuild() {
     let dir = common::temp_dir("file-kv");
     let rc = dir.join("runtime-config.toml");
-    std::fs::write(&rc, "[key_value_store.default]\ntype = \"spin\"\npath = \"data/default.redb\"\n").expect("rc");
+    std::fs::write(&rc, "[key_value_store.default]\ntype = \"spin\"\npath = \"data/default.db\"\n").expect("rc");
     // Not `common::builder()`: its `kv_memory()` would take precedence over the runtime config.
     let build = || {
         AppBuilder::from_manifest(common::manifest())
@@ -105,7 +105,7 @@ async fn file_store_survives_an_app_rebuild() {
     assert!(app.memory_kv("default").is_none(), "default is the file store");
     assert_eq!(call(&app, "POST", "/probe/kv/set?key=kept", "across restarts").await.0, 200);
     drop(app);
-    assert!(dir.join("data/default.redb").is_file());
+    assert!(dir.join("data/default.db").is_file());
 
     let app = build().build().await.expect("rebuilt app");
     assert_eq!(get(&app, "/probe/kv/get?key=kept").await, (200, "across restarts".into()));

@@ -8,20 +8,45 @@
 mod common;
 
 use common::{builder, call, get};
-use harness::kv::{FileKv, KvBackend, KvError, KvOp, MemoryKv, RedisKv};
+use harness::kv::{KvBackend, KvError, KvOp, MemoryKv, RedisKv, SqliteKv};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // ---------- backends ----------
 
-/// A store under test: two handles on the same data (for Redis two clients, i.e. two harness nodes) and what must
-/// live as long as they do.
+/// A store under test: two handles on the same data (for Redis two clients, for SQLite two separately opened
+/// files, i.e. two harness nodes or processes), how the store encodes counters, and what must live as long as they
+/// do.
 struct Fixture {
     node_a: Arc<dyn KvBackend>,
     node_b: Arc<dyn KvBackend>,
+    /// The stored form of a counter (the encoding Spin's store of the same type uses).
+    counter: fn(i64) -> Vec<u8>,
+    /// Values `increment` must refuse in this encoding.
+    not_counters: Vec<Vec<u8>>,
     _redis: Option<RedisServer>,
     dir: Option<PathBuf>,
+}
+
+/// Counters as Spin's Redis store (`INCRBY`) and the harness's memory store keep them.
+fn decimal_text(n: i64) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+/// Counters as Spin's SQLite store keeps them (`crates/key-value-spin/src/store.rs`).
+fn little_endian(n: i64) -> Vec<u8> {
+    n.to_le_bytes().to_vec()
+}
+
+/// What Redis `INCRBY` rejects.
+fn not_decimal_counters() -> Vec<Vec<u8>> {
+    let mut bad: Vec<Vec<u8>> = ["", "abc", " 1", "1 ", "+1", "01", "-0", "1.5", "9223372036854775808"]
+        .into_iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+    bad.push(vec![0xff, b'1']); // not UTF-8
+    bad
 }
 
 impl Drop for Fixture {
@@ -34,20 +59,36 @@ impl Drop for Fixture {
 
 fn memory() -> Option<Fixture> {
     let kv = MemoryKv::new();
-    Some(Fixture { node_a: Arc::new(kv.clone()), node_b: Arc::new(kv), _redis: None, dir: None })
+    Some(Fixture {
+        node_a: Arc::new(kv.clone()),
+        node_b: Arc::new(kv),
+        counter: decimal_text,
+        not_counters: not_decimal_counters(),
+        _redis: None,
+        dir: None,
+    })
 }
 
-fn file() -> Option<Fixture> {
+fn sqlite() -> Option<Fixture> {
     let dir = common::temp_dir("atomics");
-    // redb admits one open database per file: both "nodes" share one handle.
-    let kv: Arc<dyn KvBackend> = Arc::new(FileKv::open(&dir.join("kv.redb")).expect("open file store"));
-    Some(Fixture { node_a: Arc::clone(&kv), node_b: kv, _redis: None, dir: Some(dir) })
+    let path = dir.join("sqlite_key_value.db");
+    // Two opens: two connection pools on one file, as two processes would have (SQLite's file locks decide).
+    let node = || -> Arc<dyn KvBackend> { Arc::new(SqliteKv::open(&path, "default").expect("open sqlite store")) };
+    let not_counters = [&b""[..], b"abc", b"1", b"-2", b"1234567", b"123456789"].map(<[u8]>::to_vec).to_vec();
+    Some(Fixture { node_a: node(), node_b: node(), counter: little_endian, not_counters, _redis: None, dir: Some(dir) })
 }
 
 fn redis() -> Option<Fixture> {
     let server = RedisServer::start()?;
     let node = || -> Arc<dyn KvBackend> { Arc::new(RedisKv::new(&server.url()).expect("redis url")) };
-    Some(Fixture { node_a: node(), node_b: node(), _redis: Some(server), dir: None })
+    Some(Fixture {
+        node_a: node(),
+        node_b: node(),
+        counter: decimal_text,
+        not_counters: not_decimal_counters(),
+        _redis: Some(server),
+        dir: None,
+    })
 }
 
 /// A `redis-server` child process on a free port, killed on drop.
@@ -99,11 +140,11 @@ impl Drop for RedisServer {
     }
 }
 
-/// One test per property per backend: `memory::…`, `file::…`, `redis::…`.
+/// One test per property per backend: `memory::…`, `sqlite::…`, `redis::…`.
 macro_rules! on_every_backend {
     ($($property:ident),* $(,)?) => {
         on_every_backend!(@backend memory, $($property),*);
-        on_every_backend!(@backend file, $($property),*);
+        on_every_backend!(@backend sqlite, $($property),*);
         on_every_backend!(@backend redis, $($property),*);
     };
     (@backend $backend:ident, $($property:ident),*) => {
@@ -122,8 +163,8 @@ macro_rules! on_every_backend {
 
 on_every_backend!(
     swap_if_compares_by_value_and_absent_equals_absent,
-    increment_counts_from_zero_as_decimal_text,
-    increment_rejects_what_redis_rejects_and_changes_nothing,
+    increment_counts_from_zero_in_the_stores_encoding,
+    increment_rejects_non_counters_and_changes_nothing,
     concurrent_read_swap_loops_lose_no_update,
     concurrent_increments_lose_no_update,
 );
@@ -157,31 +198,28 @@ async fn swap_if_compares_by_value_and_absent_equals_absent(f: &Fixture) {
     assert!(kv.swap_if("k", None, b"again").await.expect("swap"));
 }
 
-async fn increment_counts_from_zero_as_decimal_text(f: &Fixture) {
-    let kv = &f.node_a;
+async fn increment_counts_from_zero_in_the_stores_encoding(f: &Fixture) {
+    let (kv, counter) = (&f.node_a, f.counter);
     assert_eq!(kv.increment("n", 5).await.expect("increment"), 5, "a missing key starts at 0");
     assert_eq!(f.node_b.increment("n", -7).await.expect("increment"), -2);
-    assert_eq!(value(kv, "n").await.as_deref(), Some(&b"-2"[..]), "stored as decimal text");
+    assert_eq!(value(kv, "n").await, Some(counter(-2)), "stored as Spin's store of this type stores it");
     assert_eq!(kv.increment("n", 0).await.expect("increment"), -2);
-    kv.set("seeded", b"41").await.expect("set");
+    kv.set("seeded", &counter(41)).await.expect("set");
     assert_eq!(kv.increment("seeded", 1).await.expect("increment"), 42);
-    kv.set("low", i64::MIN.to_string().as_bytes()).await.expect("set");
+    kv.set("low", &counter(i64::MIN)).await.expect("set");
     assert_eq!(kv.increment("low", i64::MAX).await.expect("increment"), -1);
 }
 
-async fn increment_rejects_what_redis_rejects_and_changes_nothing(f: &Fixture) {
+async fn increment_rejects_non_counters_and_changes_nothing(f: &Fixture) {
     let kv = &f.node_a;
-    for bad in ["", "abc", " 1", "1 ", "+1", "01", "-0", "1.5", "9223372036854775808"] {
-        kv.set("c", bad.as_bytes()).await.expect("set");
+    for bad in &f.not_counters {
+        kv.set("c", bad).await.expect("set");
         assert!(kv.increment("c", 1).await.is_err(), "{bad:?} is not a counter");
-        assert_eq!(value(kv, "c").await.as_deref(), Some(bad.as_bytes()), "{bad:?} unchanged");
+        assert_eq!(value(kv, "c").await.as_ref(), Some(bad), "{bad:?} unchanged");
     }
-    kv.set("c", &[0xff, b'1']).await.expect("set");
-    assert!(kv.increment("c", 1).await.is_err(), "not UTF-8");
-
-    kv.set("max", i64::MAX.to_string().as_bytes()).await.expect("set");
+    kv.set("max", &(f.counter)(i64::MAX)).await.expect("set");
     assert!(kv.increment("max", 1).await.is_err(), "overflow");
-    assert_eq!(value(kv, "max").await, Some(i64::MAX.to_string().into_bytes()), "overflow changes nothing");
+    assert_eq!(value(kv, "max").await, Some((f.counter)(i64::MAX)), "overflow changes nothing");
 }
 
 /// Tasks (half on each node) each add 1 to one counter with read → `swap_if` retry loops. All first read the
@@ -236,7 +274,7 @@ async fn concurrent_increments_lose_no_update(f: &Fixture) {
     let mut answers: Vec<i64> = tasks.join_all().await.into_iter().flatten().collect();
     answers.sort_unstable();
     assert_eq!(answers, (1..=TASKS * EACH).collect::<Vec<_>>(), "each increment saw its own value");
-    assert_eq!(value(&f.node_b, "hits").await, Some((TASKS * EACH).to_string().into_bytes()));
+    assert_eq!(value(&f.node_b, "hits").await, Some((f.counter)(TASKS * EACH)));
 }
 
 #[tokio::test]
@@ -266,6 +304,101 @@ async fn memory_store_logs_swap_and_increment_and_a_failed_one_changes_nothing()
             (KvOp::Increment, n(), true),
         ]
     );
+}
+
+// ---------- Spin's SQLite file ----------
+//
+// Checked with plain SQL on the file, not through `SqliteKv`: the layout is Spin's
+// (`crates/key-value-spin/src/store.rs`): table `spin_key_value(store, key, value)`, values as BLOBs, counters as
+// 8 little-endian bytes.
+
+/// `(store, key, SQLite type of value, value)` of every row, in order.
+fn rows(path: &std::path::Path) -> Vec<(String, String, String, Vec<u8>)> {
+    let db = rusqlite::Connection::open(path).expect("open with rusqlite");
+    let mut query =
+        db.prepare("SELECT store, key, typeof(value), value FROM spin_key_value ORDER BY store, key").expect("query");
+    let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).expect("rows");
+    rows.collect::<Result<_, _>>().expect("read rows")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store_writes_the_rows_spin_reads() {
+    let dir = common::temp_dir("spin-rows");
+    let path = dir.join("sqlite_key_value.db");
+    let kv = SqliteKv::open(&path, "default").expect("open");
+    kv.set("greeting", b"hello").await.expect("set");
+    assert_eq!(kv.increment("hits", 3).await.expect("increment"), 3);
+    assert_eq!(kv.increment("hits", -1).await.expect("increment"), 2);
+    kv.store("other").set("greeting", b"elsewhere").await.expect("set on another label");
+    assert!(kv.swap_if("swapped", None, b"first").await.expect("swap"));
+
+    let blob = |v: &[u8]| ("blob".to_owned(), v.to_vec());
+    let row = |store: &str, key: &str, (ty, v): (String, Vec<u8>)| (store.to_owned(), key.to_owned(), ty, v);
+    assert_eq!(
+        rows(&path),
+        [
+            row("default", "greeting", blob(b"hello")),
+            row("default", "hits", blob(&2i64.to_le_bytes())),
+            row("default", "swapped", blob(b"first")),
+            row("other", "greeting", blob(b"elsewhere")),
+        ]
+    );
+    let db = rusqlite::Connection::open(&path).expect("open");
+    let columns: Vec<(String, String, bool, i64)> = db
+        .prepare("PRAGMA table_info(spin_key_value)")
+        .expect("table_info")
+        .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?)))
+        .expect("columns")
+        .collect::<Result<_, _>>()
+        .expect("read columns");
+    let column = |name: &str, ty: &str, pk| (name.to_owned(), ty.to_owned(), true, pk);
+    assert_eq!(columns, [column("store", "TEXT", 1), column("key", "TEXT", 2), column("value", "BLOB", 0)]);
+    let journal: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("journal mode");
+    assert_eq!(journal, "delete", "Spin's default rollback journal, not WAL");
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store_reads_what_spin_wrote_and_waits_for_another_processs_write() {
+    let dir = common::temp_dir("spin-rows");
+    let path = dir.join("sqlite_key_value.db");
+    let db = rusqlite::Connection::open(&path).expect("create with rusqlite");
+    db.execute_batch(
+        "CREATE TABLE spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                                      PRIMARY KEY (store, key));
+         INSERT INTO spin_key_value VALUES ('default', 'k', X'00ff'), ('other', 'k', X'01'),
+                                           ('default', 'n', X'2900000000000000');",
+    )
+    .expect("rows as Spin writes them");
+
+    let kv = SqliteKv::open(&path, "default").expect("open");
+    assert_eq!(kv.get("k").await.expect("get"), Some(vec![0, 0xff]));
+    let mut keys = kv.get_keys().await.expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["k", "n"], "only this label's keys");
+    assert_eq!(kv.increment("n", 1).await.expect("continues Spin's counter"), 42);
+
+    // Another writer (a `spin up`) holds the write lock for a while: the increment waits for it, then goes through.
+    db.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let started = Instant::now();
+    let increment = tokio::spawn({
+        let kv = kv.clone();
+        async move { kv.increment("n", 1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!increment.is_finished(), "waits for the other writer");
+    let elsewhere = SqliteKv::open(&path, "default").expect("open again, as another process");
+    assert_eq!(elsewhere.get("k").await.expect("other processes read meanwhile"), Some(vec![0, 0xff]));
+    db.execute_batch("COMMIT").expect("unlock");
+    assert_eq!(increment.await.expect("task").expect("increment after the lock"), 43);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let n: Vec<u8> = db
+        .query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = 'n'", [], |r| r.get(0))
+        .expect("n");
+    assert_eq!(n, 43i64.to_le_bytes());
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 // ---------- the guest's view (probe) ----------

@@ -1,5 +1,5 @@
 //! Racing lifecycle events on the same instances, through the Wasm component, with a slow and flaky backend, on
-//! every store the harness offers (memory, the embedded file store, Redis) — each also with the Spin 4.1 Redis
+//! every store the harness offers (memory, the SQLite file store, Redis) — each also with the Spin 4.1 Redis
 //! `swap` defect emulated (every compare-and-swap reports a conflict after writing).
 //!
 //! Per instance, the marketplace's order-sensitive calls (freeze/unfreeze) come from one task in order, while
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use conformance::{Lifecycle, WasmEndpoint, WasmOptions, code, from_http, to_http};
-use harness::kv::{FileKv, RedisKv};
+use harness::kv::{RedisKv, SqliteKv};
 use harness::{KvBackend, OutboundHandler};
 use koogallery_core::identity::instance_id_for_order_line;
 use koogallery_core::lifecycle::{InstanceRecord, Status, event_id};
@@ -293,14 +293,15 @@ fn run(race: &Race, store: Arc<dyn KvBackend>, defect: bool) -> usize {
     ep.app().cas_conflicts()
 }
 
-fn temp_file_store() -> (Arc<dyn KvBackend>, std::path::PathBuf) {
+fn temp_sqlite_store() -> (Arc<dyn KvBackend>, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "koogallery-races-{}-{}",
         std::process::id(),
         NOW_COUNTER.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::create_dir_all(&dir);
-    let kv = FileKv::open(&dir.join("key_value.redb")).unwrap_or_else(|e| panic!("file store: {e}"));
+    let kv = SqliteKv::open(&dir.join(harness::kv::STORE_FILE_NAME), "default")
+        .unwrap_or_else(|e| panic!("sqlite store: {e}"));
     (Arc::new(kv), dir)
 }
 
@@ -337,12 +338,12 @@ fn races_on_the_memory_store() {
 }
 
 #[test]
-fn races_on_the_file_store() {
+fn races_on_the_sqlite_store() {
     for defect in [false, true] {
         check_on(
-            "file",
+            "sqlite",
             || {
-                let (kv, dir) = temp_file_store();
+                let (kv, dir) = temp_sqlite_store();
                 (kv, Some(dir))
             },
             defect,

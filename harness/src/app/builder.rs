@@ -177,7 +177,7 @@ impl AppBuilder {
         self
     }
 
-    /// Backs an otherwise unconfigured `default` store with the file `<state dir>/key_value.redb` instead of
+    /// Backs an otherwise unconfigured `default` store with Spin's SQLite file `<state dir>/sqlite_key_value.db` instead of
     /// memory (what `harness up` does, so state survives restarts).
     pub fn default_store_file(mut self, yes: bool) -> Self {
         self.default_store_file = yes;

@@ -13,8 +13,8 @@ use std::time::Instant;
 ///
 /// Variables come from `--variable name=value`, then `SPIN_VARIABLE_<NAME>`, then `SPIN_VARIABLE_<NAME>` in `./.env`,
 /// then the manifest defaults, looked up again on every `get` (as `spin up`). Without a runtime config the
-/// `default` key-value store is the file `<state dir>/key_value.redb`, the state directory being `--state-dir` or
-/// `<manifest dir>/.spin` (as `spin up`, whose default store is `sqlite_key_value.db` there).
+/// `default` key-value store is Spin's SQLite file `<state dir>/sqlite_key_value.db`, the state directory being
+/// `--state-dir` or `<manifest dir>/.spin`, as under `spin up`: both runners share the state there.
 #[derive(Debug, Args)]
 pub struct UpCommand {
     /// The address to listen on.

@@ -47,10 +47,11 @@ pub enum KvError {
         /// The operation that failed.
         op: KvOp,
     },
-    /// The embedded file store failed.
-    #[error("file store {path}: {message}")]
-    File {
-        /// The database file.
+    /// The SQLite store (`type = "spin"`, Spin's key-value file) failed: cannot open, locked longer than the busy
+    /// timeout, disk full, …
+    #[error("SQLite key-value file {path}: {message}")]
+    Sqlite {
+        /// The database file (`:memory:` for an in-memory store).
         path: String,
         /// What failed.
         message: String,
@@ -62,6 +63,14 @@ pub enum KvError {
     /// no leading zeros, no spaces); Redis's `INCRBY` wording.
     #[error("value is not an integer or out of range")]
     NotAnInteger,
+    /// `increment` on a SQLite store found a value that is not a counter as Spin's SQLite store keeps them (the 8
+    /// little-endian bytes of an `i64`). Spin 4.1's host panics there (`crates/key-value-spin/src/store.rs`); the
+    /// harness answers this error and changes nothing.
+    #[error("value is not a counter: {len} bytes, not the 8 little-endian bytes of an i64")]
+    NotACounter {
+        /// The length of the value found.
+        len: usize,
+    },
     /// `increment` would leave the `i64` range; Redis's `INCRBY` wording.
     #[error("increment or decrement would overflow")]
     IncrementOverflow,
@@ -78,7 +87,7 @@ pub(crate) fn parse_counter(value: &[u8]) -> Result<i64, KvError> {
     if n.to_string() == text { Ok(n) } else { Err(KvError::NotAnInteger) }
 }
 
-/// The counter after adding `delta` to `current` (absent = 0), as stored text and as a number.
+/// The counter after adding `delta` to `current` (absent = 0), for the stores that keep counters as text.
 ///
 /// # Errors
 /// [`KvError::NotAnInteger`] if `current` is not a counter, [`KvError::IncrementOverflow`] if the sum overflows.
@@ -109,11 +118,13 @@ pub trait KvBackend: Send + Sync + fmt::Debug + 'static {
     /// This is what `wasi:keyvalue/atomics` `swap` needs: the guest's `cas` handle holds the value it read.
     async fn swap_if(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, KvError>;
     /// Adds `delta` to the counter at `key` (absent: 0) as one atomic operation and returns the new value. The
-    /// counter is stored as the decimal text of an `i64`, as Spin's Redis store does with `INCRBY`.
+    /// counter is stored as the Spin store of the same type stores it, so either runner reads the other's counters:
+    /// the decimal text of an `i64` on Redis (`INCRBY`) and in memory, the 8 little-endian bytes of an `i64` in the
+    /// SQLite file (`crates/key-value-spin/src/store.rs`).
     ///
     /// # Errors
-    /// Besides backend failures, [`KvError::NotAnInteger`] when the present value is not a counter and
-    /// [`KvError::IncrementOverflow`]; in both cases nothing changes.
+    /// Besides backend failures, [`KvError::NotAnInteger`] / [`KvError::NotACounter`] when the present value is not
+    /// a counter in the store's encoding and [`KvError::IncrementOverflow`]; in all cases nothing changes.
     async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError>;
 }
 

@@ -7,8 +7,8 @@
 //!   inherited), the `default` store on the runner's own file store or on Redis ([`Store`]), and optionally a
 //!   pinned wall clock ([`PinnedClock`], libfaketime), so recorded requests can be re-signed at recorded times.
 //! * [`Runner::send`], and [`harness::cassette::Target`] for cassettes; [`Runner::stop`] returns the final
-//!   key-value state ([`StateDump`]) read from the runner's own storage (Spin's SQLite file, the harness's redb
-//!   file, or Redis).
+//!   key-value state ([`StateDump`]) read from the runner's own storage (the SQLite file both runners keep in the
+//!   state directory, or Redis).
 //!
 //! Nothing here is a copy of either runner: the processes are the real binaries, unmodified. Set
 //! `KEEP_RUNNER_STATE=1` to keep each runner's state directory (`runner.log`, store files) after the test.

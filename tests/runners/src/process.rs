@@ -34,11 +34,14 @@ pub struct RunnerOptions {
     pub clock_ms: Option<u64>,
     /// The manifest; default: the workspace's `spin.toml`.
     pub manifest: Option<PathBuf>,
+    /// Run on this existing state directory (`--state-dir`), e.g. one another runner left, and leave it in place
+    /// afterwards (its owner removes it); default: a fresh temporary one, removed with the runner.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        Self { variables: Vec::new(), store: Store::RunnerDefault, clock_ms: None, manifest: None }
+        Self { variables: Vec::new(), store: Store::RunnerDefault, clock_ms: None, manifest: None, state_dir: None }
     }
 }
 
@@ -52,6 +55,8 @@ pub struct Runner {
     child: Option<Child>,
     origin: String,
     state_dir: PathBuf,
+    /// Whether `state_dir` is ours to remove (not given in [`RunnerOptions::state_dir`]).
+    owns_state_dir: bool,
     store: Store,
     clock: Option<PinnedClock>,
     client: HttpClient,
@@ -66,7 +71,11 @@ impl Runner {
     /// clock (the error carries its log's tail).
     pub async fn start(kind: RunnerKind, opts: RunnerOptions) -> anyhow::Result<Self> {
         let binary = locate(kind)?;
-        let state_dir = fresh_dir(kind)?;
+        let owns_state_dir = opts.state_dir.is_none();
+        let state_dir = match &opts.state_dir {
+            Some(dir) => dir.clone(),
+            None => fresh_dir(kind)?,
+        };
         let started = free_port().and_then(|port| {
             let clock = opts.clock_ms.map(|ms| PinnedClock::new(&state_dir, ms)).transpose()?;
             let child = spawn(kind, &binary, &opts, &state_dir, port, clock.as_ref())?;
@@ -75,7 +84,9 @@ impl Runner {
         let (port, clock, child) = match started {
             Ok(started) => started,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&state_dir);
+                if owns_state_dir {
+                    let _ = std::fs::remove_dir_all(&state_dir);
+                }
                 return Err(e);
             }
         };
@@ -85,6 +96,7 @@ impl Runner {
             child: Some(child),
             origin: format!("http://127.0.0.1:{port}"),
             state_dir,
+            owns_state_dir,
             store: opts.store,
             clock,
             client: HttpClient::new(),
@@ -175,18 +187,14 @@ impl Runner {
         }
     }
 
-    /// The `default` store now, while the runner runs (Spin's SQLite file or Redis; the harness's redb file is
-    /// locked while it runs: use [`Runner::stop`]).
+    /// The `default` store now, while the runner runs (the SQLite file in its state directory, or Redis).
     ///
     /// # Errors
     /// The store cannot be read.
     pub fn snapshot(&self) -> anyhow::Result<StateDump> {
-        match (&self.store, self.kind) {
-            (Store::Redis(url), _) => StateDump::from_redis(url),
-            (Store::RunnerDefault, RunnerKind::Spin) => StateDump::from_spin_dir(&self.state_dir),
-            (Store::RunnerDefault, RunnerKind::Harness) => {
-                anyhow::bail!("the harness locks its store file while it runs: stop it first")
-            }
+        match &self.store {
+            Store::Redis(url) => StateDump::from_redis(url),
+            Store::RunnerDefault => StateDump::from_state_dir(&self.state_dir),
         }
     }
 
@@ -207,10 +215,7 @@ impl Runner {
         }
         match &self.store {
             Store::Redis(url) => StateDump::from_redis(url),
-            Store::RunnerDefault => match self.kind {
-                RunnerKind::Spin => StateDump::from_spin_dir(&self.state_dir),
-                RunnerKind::Harness => StateDump::from_harness_dir(&self.state_dir).await,
-            },
+            Store::RunnerDefault => StateDump::from_state_dir(&self.state_dir),
         }
     }
 }
@@ -228,7 +233,8 @@ impl harness::cassette::Target for Runner {
 
 impl Drop for Runner {
     /// Stops a runner that was not [`Runner::stop`]ped (a failed test): `SIGTERM`, a short grace, `SIGKILL`; then
-    /// removes its state directory unless `KEEP_RUNNER_STATE` is set (to read `runner.log` afterwards).
+    /// removes its state directory unless it was given ([`RunnerOptions::state_dir`]) or `KEEP_RUNNER_STATE` is
+    /// set (to read `runner.log` afterwards).
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             signal(&child, Signal::SIGTERM);
@@ -239,7 +245,7 @@ impl Drop for Runner {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::env::var_os("KEEP_RUNNER_STATE").is_none() {
+        if self.owns_state_dir && std::env::var_os("KEEP_RUNNER_STATE").is_none() {
             let _ = std::fs::remove_dir_all(&self.state_dir);
         }
     }

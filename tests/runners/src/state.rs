@@ -3,16 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use harness::KvBackend as _;
-use harness::kv::{FileKv, STORE_FILE_NAME};
-
-/// Spin's default key-value file in its state directory (`crates/key-value-spin`: table `spin_key_value`).
+/// Spin's default key-value file in its state directory (`crates/key-value-spin`: table `spin_key_value`); the
+/// harness uses the same file, so both runners read the other's state.
 pub const SPIN_STORE_FILE_NAME: &str = "sqlite_key_value.db";
 
 /// The backend of the `default` store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
-    /// The runner's own embedded store in its state directory: SQLite under Spin, redb under the harness.
+    /// The runner's own embedded store in its state directory: Spin's SQLite file under either runner.
     RunnerDefault,
     /// Redis at this URL (`runtime-config.toml` `type = "redis"`), shared by every runner pointed at it.
     Redis(String),
@@ -51,8 +49,9 @@ impl StateDump {
         self.get(key).and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default()
     }
 
-    /// Reads Spin's SQLite store (read-only; Spin may still be running).
-    pub(crate) fn from_spin_dir(state_dir: &Path) -> anyhow::Result<Self> {
+    /// Reads the SQLite store both runners keep in their state directory (read-only; the runner may still be
+    /// running).
+    pub(crate) fn from_state_dir(state_dir: &Path) -> anyhow::Result<Self> {
         let path = state_dir.join(SPIN_STORE_FILE_NAME);
         if !path.exists() {
             return Ok(Self::default()); // Spin creates the file on first use
@@ -64,22 +63,6 @@ impl StateDump {
         for row in rows {
             let (k, v) = row?;
             map.insert(k, v);
-        }
-        Ok(Self(map))
-    }
-
-    /// Reads the harness's redb store. redb locks the file, so the harness must have stopped.
-    pub(crate) async fn from_harness_dir(state_dir: &Path) -> anyhow::Result<Self> {
-        let path = state_dir.join(STORE_FILE_NAME);
-        if !path.exists() {
-            return Ok(Self::default());
-        }
-        let kv = FileKv::open(&path)?;
-        let mut map = BTreeMap::new();
-        for key in kv.get_keys().await? {
-            if let Some(v) = kv.get(&key).await? {
-                map.insert(key, v);
-            }
         }
         Ok(Self(map))
     }

@@ -44,6 +44,7 @@ async fn replay_one(kind: RunnerKind, store: &Store, redis: Option<&RedisServer>
         // The time the first step runs at, so the runner's start-up check sees the pinned clock take effect.
         clock_ms: Some(c.clock_ms.or_else(|| c.steps.first().and_then(|s| s.clock_ms)).unwrap_or_else(system_now_ms)),
         manifest: None,
+        state_dir: None,
     };
     let mut runner =
         Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{} on {}: {e:#}", kind.name(), store.name()));
@@ -123,15 +124,6 @@ fn comparable_body(body: &[u8]) -> Option<Value> {
     Some(json)
 }
 
-/// A replay-cache entry: a counter, which Spin's SQLite store keeps as 8 little-endian bytes and the harness and
-/// Redis as decimal text, read as text; anything else as [`comparable_value`].
-fn comparable_counter(bytes: &[u8]) -> Vec<u8> {
-    match <[u8; 8]>::try_from(bytes) {
-        Ok(le) if !bytes.iter().all(u8::is_ascii_digit) => i64::from_le_bytes(le).to_string().into_bytes(),
-        _ => comparable_value(bytes),
-    }
-}
-
 /// A stored value without what is random by design: the write tokens of compare-and-swap updates and the built-in
 /// password.
 fn comparable_value(bytes: &[u8]) -> Vec<u8> {
@@ -184,7 +176,8 @@ fn comparable(state: &StateDump) -> (BTreeMap<String, Vec<u8>>, Vec<Vec<u8>>) {
     let mut rest = BTreeMap::new();
     for (k, v) in &state.0 {
         if k.starts_with("nonce/") {
-            nonces.push(comparable_counter(v));
+            // Counters (V2 entries) in the same bytes: both runners encode them as the store's Spin type does.
+            nonces.push(comparable_value(v));
         } else {
             rest.insert(k.clone(), comparable_value(v));
         }

@@ -4,6 +4,7 @@ mod backend;
 mod cassettes;
 mod emulate;
 mod nodes;
+mod portable;
 mod races;
 
 use bytes::Bytes;
