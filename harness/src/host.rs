@@ -24,8 +24,8 @@ mod bindings {
         world: "spin-host",
         imports: {
             "spin:key-value/key-value.[method]store.get-keys": trappable,
-            // Synchronous WIT functions whose host side awaits a backend (Redis, a SQLite connection off the executor): async on the host,
-            // blocking for the guest.
+            // Synchronous WIT functions whose host side awaits a backend (Redis, SQLite off the executor): async on
+            // the host, blocking for the guest.
             "wasi:keyvalue/store": async,
             "wasi:keyvalue/atomics": async,
         },

@@ -177,8 +177,8 @@ impl AppBuilder {
         self
     }
 
-    /// Backs an otherwise unconfigured `default` store with Spin's SQLite file `<state dir>/sqlite_key_value.db` instead of
-    /// memory (what `harness up` does, so state survives restarts).
+    /// Backs an otherwise unconfigured `default` store with Spin's SQLite file `<state dir>/sqlite_key_value.db`
+    /// instead of memory (what `harness up` does, so state survives restarts and is shared with `spin up`).
     pub fn default_store_file(mut self, yes: bool) -> Self {
         self.default_store_file = yes;
         self
