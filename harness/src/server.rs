@@ -1,6 +1,6 @@
 //! The HTTP/1.1 front end of `harness up`: hyper 1 over a bound listener, one task per connection, graceful stop.
 //!
-//! Request and response bodies stream through [`App::serve_streaming`] as in Spin (a request body is cut off after
+//! Request and response bodies stream through [`App::serve_streaming`] as in Spin (for the request size limit see
 //! [`MAX_BODY_BYTES`]). Each request is logged with `tracing` when its response head is ready: method, path (never
 //! the query string), route, component, status, latency. Bodies are never logged.
 
@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use wasmtime_wasi_http::WasiBody;
 
-/// Largest request body accepted; larger requests get `413`.
+/// Largest request body accepted: a request declaring a larger `content-length` gets `413`; a chunked body reaches
+/// the guest as a body error once it passes this size.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 /// How long in-flight requests may take to finish after a stop signal.

@@ -28,7 +28,9 @@ fn field(body: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn by_default_one_instance_serves_many_requests_up_to_the_reuse_count() {
-    let app = builder().build().await.expect("app");
+    // A long idle timeout, so a slow machine pausing between two requests does not end the instance.
+    let idle = Duration::from_secs(60);
+    let app = builder().idle_instance_timeout(idle).build().await.expect("app");
     let mut seen = Vec::new();
     for _ in 0..20 {
         let (status, body) = get(&app, "/probe/instance").await;
@@ -42,7 +44,7 @@ async fn by_default_one_instance_serves_many_requests_up_to_the_reuse_count() {
     assert_eq!(app.instantiations(), 1);
 
     // With a reuse count of 5, 20 requests need 4 instances, each serving exactly 5.
-    let app = builder().max_instance_reuse_count(5).build().await.expect("app");
+    let app = builder().max_instance_reuse_count(5).idle_instance_timeout(idle).build().await.expect("app");
     let mut per_instance: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..20 {
         let body = get(&app, "/probe/instance").await.1;
@@ -141,6 +143,13 @@ async fn a_trap_fails_every_request_on_its_instance_and_the_next_request_gets_a_
     assert!(format!("{trap:#}").contains("probe"), "{trap:#}");
     let sleeper = sleeper.await.expect("task");
     assert!(sleeper.is_err(), "the request sharing the trapped instance failed too: {sleeper:?}");
+    // The instance is counted as it is dropped, just after its requests failed.
+    for _ in 0..100 {
+        if app.failed_instances() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(app.failed_instances(), 1);
 
     let (status, body) = get(&app, "/probe/instance").await;
@@ -191,6 +200,40 @@ async fn a_response_streams_before_the_guest_has_finished_it() {
     assert_eq!(common::call(&app, "POST", "/probe/kv/set?key=open", "1").await.0, 200);
     let rest = tokio::time::timeout(Duration::from_secs(10), body.collect()).await.expect("rest").expect("body");
     assert_eq!(rest.to_bytes(), Bytes::from_static(b"second\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_response_cut_short_by_a_trap_on_its_instance_fails_instead_of_ending_normally() {
+    let app = builder().idle_instance_timeout(Duration::from_secs(60)).build().await.expect("app");
+    let warm = instance_of(&get(&app, "/probe/instance").await.1);
+    let served = app
+        .serve_streaming(
+            http::Request::get("/probe/stream?gate=never").body(harness_body(Bytes::new())).expect("req"),
+            "127.0.0.1:1".parse().expect("addr"),
+        )
+        .await
+        .expect("head");
+    let mut body = served.response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(10), body.frame()).await.expect("first").expect("frame");
+    assert_eq!(first.expect("data").into_data().expect("data"), Bytes::from_static(b"first\n"));
+    // The streaming request already has its head, so the warm instance is free to take the trap.
+    let trap = app.send(http::Request::get("/probe/trap").body(Bytes::new()).expect("req")).await;
+    assert!(trap.is_err());
+    let rest = tokio::time::timeout(Duration::from_secs(10), body.collect()).await.expect("the stream ends");
+    assert!(rest.is_err(), "a truncated body must not look complete");
+    assert_ne!(instance_of(&get(&app, "/probe/instance").await.1), warm);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_instance_gives_its_slot_to_a_request_that_needs_one() {
+    // One slot for the whole engine, instances kept 60 s when idle: the second component's request gets the slot
+    // from the first component's idle instance at once instead of waiting out its idle timeout.
+    let app = builder().max_concurrency(1).idle_instance_timeout(Duration::from_secs(60)).build().await.expect("app");
+    assert_eq!(get(&app, "/probe/instance").await.0, 200);
+    let other = tokio::time::timeout(Duration::from_secs(10), get(&app, "/probe/deep/instance")).await;
+    assert_eq!(other.expect("served without waiting for the idle timeout").0, 200);
+    assert_eq!(get(&app, "/probe/instance").await.0, 200);
+    assert_eq!(app.instantiations(), 3);
 }
 
 /// `harness up` on a free port with the probe app and a memory store; killed on drop.

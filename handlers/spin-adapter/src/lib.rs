@@ -74,7 +74,7 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("produce: configuration error: {e}");
-            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e);
         }
     };
     let store = KvStore::open_default().await;
@@ -96,17 +96,20 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
 /// Spin 4 reuses an instance for up to 128 requests (16 at once) and drops it after 1 s idle, so a variable changed
 /// at its provider (a rotated key in Vault, say) reaches the component with the next instance, not the next
 /// request. What is cached is immutable and the same for every request; nothing per request lives in a static.
-/// A configuration error is not cached: every request reads the variables again until they are right.
+/// Nothing is cached from a failed read: a configuration error or a variable provider that failed (only
+/// `undefined` reads as unset) makes every request read the variables again until they are right.
 static PRODUCE_CONFIG: std::sync::OnceLock<ProduceConfig> = std::sync::OnceLock::new();
 
-async fn produce_config() -> Result<&'static ProduceConfig, koogallery_core::produce::ConfigError> {
+async fn produce_config() -> Result<&'static ProduceConfig, String> {
     if let Some(cfg) = PRODUCE_CONFIG.get() {
         return Ok(cfg);
     }
-    let vars = Variables::load(produce::VARIABLES).await;
-    let cfg = ProduceConfig::from_variables(|n| vars.get(n))?;
-    // Two first requests running at once on one instance may both parse; the first to finish wins, and both
-    // values are equal.
+    let vars = Variables::load(produce::VARIABLES)
+        .await
+        .map_err(|name| format!("variable {name} could not be read from its provider"))?;
+    let cfg = ProduceConfig::from_variables(|n| vars.get(n)).map_err(|e| e.to_string())?;
+    // Two first requests running at once on one instance may both parse; the first to finish is kept for the
+    // instance (the other request still uses what it read).
     Ok(PRODUCE_CONFIG.get_or_init(|| cfg))
 }
 
@@ -177,14 +180,22 @@ pub struct Variables(HashMap<String, String>);
 
 impl Variables {
     /// Fetches each named variable the component declares.
-    pub async fn load(names: &[&str]) -> Self {
+    ///
+    /// # Errors
+    /// The name of a variable whose provider failed (or whose name is invalid): only `undefined` reads as unset,
+    /// so a provider outage never turns into a default value.
+    pub async fn load(names: &[&str]) -> Result<Self, String> {
         let mut map = HashMap::new();
         for name in names {
-            if let Ok(v) = spin_sdk::variables::get(name).await {
-                map.insert((*name).to_owned(), v);
+            match spin_sdk::variables::get(name).await {
+                Ok(v) => {
+                    map.insert((*name).to_owned(), v);
+                }
+                Err(spin_sdk::variables::Error::Undefined(_)) => {}
+                Err(_) => return Err((*name).to_owned()),
             }
         }
-        Self(map)
+        Ok(Self(map))
     }
 
     /// A variable's value, if set.

@@ -1,7 +1,7 @@
 //! The wasmtime engine and the per-process component cache: one engine per pool size, each component file compiled
 //! once per process, so building many apps (one per test or cassette) costs one compilation.
 
-use super::instances::ComponentInstances;
+use super::instances::{ComponentInstances, InstanceSlots};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -15,20 +15,20 @@ pub(super) type EngineKey = (u32, bool);
 /// The process's engine for `key`, created on first use. Sharing engines lets every [`App`] in a process (each
 /// test, each cassette) reuse compiled components.
 ///
-/// With it comes the one semaphore of instance slots for every app on that engine: the pooling allocator's limit is
-/// the engine's, so apps sharing it (several in one test process) must wait for a slot rather than fail.
+/// With it come the instance slots of every app on that engine: the pooling allocator's limit is the engine's, so
+/// apps sharing it (several in one test process) must wait for a slot rather than fail.
 pub(super) fn shared_engine(
     concurrency: u32,
     cache: bool,
-) -> wasmtime::Result<(Engine, std::sync::Arc<tokio::sync::Semaphore>)> {
-    type Shared = (Engine, std::sync::Arc<tokio::sync::Semaphore>);
+) -> wasmtime::Result<(Engine, std::sync::Arc<InstanceSlots>)> {
+    type Shared = (Engine, std::sync::Arc<InstanceSlots>);
     static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Shared>>> = OnceLock::new();
     let mut engines = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((e, slots)) = engines.get(&(concurrency, cache)) {
         return Ok((e.clone(), std::sync::Arc::clone(slots)));
     }
     let engine = new_engine(concurrency, cache)?;
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+    let slots = std::sync::Arc::new(InstanceSlots::new(concurrency as usize));
     engines.insert((concurrency, cache), (engine.clone(), std::sync::Arc::clone(&slots)));
     Ok((engine, slots))
 }

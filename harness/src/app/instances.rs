@@ -12,8 +12,8 @@ use crate::clock::VirtualClock;
 use crate::host::{ComponentContext, HostState};
 use crate::outbound::{AllowedHosts, OutboundHandler, OutboundHooks, OutboundRecorder};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::{GuestTaskId, ResourceTable};
@@ -45,6 +45,63 @@ impl Default for Reuse {
     }
 }
 
+/// How often an idle instance checks whether another instance is waiting for its pool slot.
+const SLOT_PRESSURE_CHECK: Duration = Duration::from_millis(50);
+
+/// The pool slots of one engine, shared by every app on it: one per live instance.
+///
+/// A request that needs a new instance while every slot is taken waits for one. Idle instances give theirs up
+/// early when someone waits (within [`SLOT_PRESSURE_CHECK`]), so an instance of one component kept for reuse never
+/// holds up another component, or a burst, for its whole idle timeout.
+pub(super) struct InstanceSlots {
+    permits: Arc<tokio::sync::Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl InstanceSlots {
+    pub(super) fn new(slots: usize) -> Self {
+        Self { permits: Arc::new(tokio::sync::Semaphore::new(slots)), waiting: AtomicUsize::new(0) }
+    }
+
+    /// A slot, at once or once one is given back.
+    async fn acquire(&self) -> wasmtime::Result<tokio::sync::OwnedSemaphorePermit> {
+        use tokio::sync::TryAcquireError;
+        match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(wasmtime::format_err!("the app is shutting down")),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        /// Counts this waiter for as long as it waits, also if the wait is abandoned.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        Arc::clone(&self.permits).acquire_owned().await.map_err(|_| wasmtime::format_err!("the app is shutting down"))
+    }
+
+    fn someone_waits(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// What serving one request learns about its instance: set when the instance accepts it.
+#[derive(Default)]
+pub(super) struct RequestWatch {
+    instance_failure: OnceLock<Arc<OnceLock<String>>>,
+}
+
+impl RequestWatch {
+    /// Why the instance that took the request ended, if it ended with an error (a trap, a timeout) — after which a
+    /// response body it was still streaming ends early, which wasmtime reports as a normal end.
+    pub(super) fn instance_failure(&self) -> Option<&str> {
+        self.instance_failure.get().and_then(|f| f.get()).map(String::as_str)
+    }
+}
+
 /// Everything a component's instances are made from: the [`HandlerState`] of its [`ProxyHandler`].
 ///
 /// [`ProxyHandler`]: wasmtime_wasi_http::handler::ProxyHandler
@@ -61,7 +118,7 @@ pub(super) struct ComponentInstances {
     /// The engine's instance slots (the pooling allocator's limit), shared by every app on the engine: one permit
     /// per live instance, held by its [`Worker`] and so given back only after the store (and the pool slot) is
     /// freed.
-    pub(super) slots: Arc<tokio::sync::Semaphore>,
+    pub(super) slots: Arc<InstanceSlots>,
     pub(super) reuse: Reuse,
     pub(super) request_timeout: Duration,
     /// Instances created so far by every component of the app (see [`crate::App::instantiations`]).
@@ -80,10 +137,7 @@ impl HandlerState for ComponentInstances {
     type WorkerState = Worker;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, Worker>> {
-        let slot = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .map_err(|_| wasmtime::format_err!("the app is shutting down"))?;
+        let slot = self.slots.acquire().await?;
         let mut wasi = WasiCtx::builder();
         if let Some(clock) = &self.clock {
             wasi.wall_clock(clock.clone());
@@ -119,12 +173,14 @@ impl HandlerState for ComponentInstances {
                 idle_timeout: self.reuse.idle_timeout,
                 request_timeout: self.request_timeout,
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX / 4)),
+                slots: Arc::clone(&self.slots),
             },
             state: Worker {
                 component: Arc::clone(&self.ctx.id),
                 reuse: self.reuse,
                 request_timeout: self.request_timeout,
                 failed_instances: Arc::clone(&self.failed_instances),
+                failure: Arc::new(OnceLock::new()),
                 _slot: slot,
             },
         })
@@ -137,13 +193,15 @@ pub(super) struct Worker {
     reuse: Reuse,
     request_timeout: Duration,
     failed_instances: Arc<AtomicUsize>,
+    /// Why this instance ended with an error, set before its store is dropped (see [`RequestWatch`]).
+    failure: Arc<OnceLock<String>>,
     /// Dropped after the store: the worker drops its state after [`WorkerState::drop`] has dropped the store.
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl WorkerState for Worker {
     type StoreData = HostState;
-    type RequestData = ();
+    type RequestData = Arc<RequestWatch>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if total >= self.reuse.max_requests {
@@ -158,9 +216,10 @@ impl WorkerState for Worker {
     fn on_request_start(
         &self,
         _: StoreContextMut<'_, HostState>,
-        (): (),
+        watch: Arc<RequestWatch>,
         _: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        let _ = watch.instance_failure.set(Arc::clone(&self.failure));
         Box::pin(tokio::time::sleep(self.request_timeout))
     }
 
@@ -174,6 +233,8 @@ impl WorkerState for Worker {
                 tracing::debug!(component = %self.component, "instance dropped at shutdown");
             }
             Err(error) => {
+                // Before the store (and with it the channels of any response body still streaming) is dropped.
+                let _ = self.failure.set(format!("{error:#}"));
                 self.failed_instances.fetch_add(1, Ordering::Relaxed);
                 // A trap or a timeout: every request then in flight on this instance has already failed.
                 tracing::warn!(component = %self.component, error = %format!("{error:#}"), "instance ended with an error");
@@ -183,26 +244,39 @@ impl WorkerState for Worker {
     }
 }
 
-/// When an instance is dropped: after `idle_timeout` with nothing to do, or `request_timeout` after the latest
-/// request it accepted (the second line of defence the `WorkerState` docs ask for).
+/// When an instance is dropped: after `idle_timeout` with nothing to do (at once when another instance waits for a
+/// pool slot), or `request_timeout` after the latest request it accepted (the second line of defence the
+/// `WorkerState` docs ask for).
 pub(super) struct Expiration {
     idle_timeout: Duration,
     request_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    slots: Arc<InstanceSlots>,
 }
 
 impl WorkerExpiration for Expiration {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
         let me = self.get_mut();
-        let timeout = match status {
-            WorkerStatus::Idle => me.idle_timeout,
-            WorkerStatus::Requests | WorkerStatus::PostReturn => me.request_timeout,
-        };
+        let idle = status == WorkerStatus::Idle;
+        let timeout = if idle { me.idle_timeout } else { me.request_timeout };
         let Some(deadline) = start.checked_add(timeout) else { return Poll::Pending };
-        let deadline = tokio::time::Instant::from_std(deadline);
-        if me.sleep.deadline() != deadline {
-            me.sleep.as_mut().reset(deadline);
+        loop {
+            if idle && me.slots.someone_waits() {
+                return Poll::Ready(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Poll::Ready(());
+            }
+            // Idle: wake at least every SLOT_PRESSURE_CHECK to see whether someone waits for a slot.
+            let wake = if idle { deadline.min(now + SLOT_PRESSURE_CHECK) } else { deadline };
+            let current = me.sleep.deadline().into_std();
+            if current <= now || current > wake {
+                me.sleep.as_mut().reset(tokio::time::Instant::from_std(wake));
+            }
+            if me.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
-        me.sleep.as_mut().poll(cx)
     }
 }

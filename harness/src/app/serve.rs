@@ -4,16 +4,60 @@
 //! [`ProxyHandler`]: wasmtime_wasi_http::handler::ProxyHandler
 
 use super::application::{App, Served};
+use super::instances::RequestWatch;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use wasmtime_wasi_http::WasiBody;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
 /// A complete body as a [`WasiBody`].
 pub(crate) fn full_body(bytes: Bytes) -> WasiBody {
     Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A component's response body that fails, instead of ending normally, when the instance writing it ended with an
+/// error part-way (a trap in another request on it, a timeout): wasmtime reports the closed stream as a normal end,
+/// which would pass a truncated body off as complete.
+struct WatchedBody {
+    inner: WasiBody,
+    watch: std::sync::Arc<RequestWatch>,
+    ended: bool,
+}
+
+impl Body for WatchedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let me = self.get_mut();
+        if me.ended {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut me.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                me.ended = true;
+                if let Some(why) = me.watch.instance_failure() {
+                    let message = format!("the instance writing this response ended: {why}");
+                    return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(message)))));
+                }
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl App {
@@ -90,14 +134,17 @@ impl App {
             .context("request URI")?;
         *request.uri_mut() = absolute;
 
-        // The handler enforces the request timeout itself (`instances.rs`); this outer one also covers waiting for an
-        // instance slot.
-        let handled =
-            tokio::time::timeout(self.inner.request_timeout, component.handler.handle((), request)).await.map_err(
-                |_| anyhow::anyhow!("component `{component_id}` timed out after {:?}", self.inner.request_timeout),
-            )?;
+        // The handler enforces the request timeout itself (`instances.rs`: the request fails, and the instance ends
+        // if it does not finish); this outer bound, a little later, also covers waiting for an instance slot.
+        let watch = std::sync::Arc::new(RequestWatch::default());
+        let bound = self.inner.request_timeout.saturating_add(std::time::Duration::from_secs(1));
+        let handled = tokio::time::timeout(bound, component.handler.handle(std::sync::Arc::clone(&watch), request))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("component `{component_id}` timed out after {:?}", self.inner.request_timeout)
+            })?;
         let response = match handled {
-            Ok(response) => response,
+            Ok(response) => response.map(|body| WatchedBody { inner: body, watch, ended: false }.boxed_unsync()),
             Err(e) if e.downcast_ref::<ErrorCode>().is_some() => {
                 // The guest answered with an error code instead of a response: Spin answers 500 with an empty body
                 // (`internal_error(None, ..)` in `crates/trigger-http/src/server.rs`).
@@ -105,6 +152,12 @@ impl App {
                 http::Response::builder()
                     .status(http::StatusCode::INTERNAL_SERVER_ERROR)
                     .body(full_body(Bytes::new()))?
+            }
+            Err(e) if e.is::<wasmtime_wasi_http::handler::TrapOrPanicError>() && watch.instance_failure().is_some() => {
+                // The instance ended while the request was in flight: a trap (maybe of another request on it) or
+                // the instance's own timeout.
+                let why = watch.instance_failure().unwrap_or_default();
+                anyhow::bail!("component `{component_id}`: its instance ended: {why}")
             }
             Err(e) if e.is::<wasmtime_wasi_http::handler::ExpirationError>() => {
                 anyhow::bail!("component `{component_id}` timed out after {:?}", self.inner.request_timeout)

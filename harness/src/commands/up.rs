@@ -100,6 +100,16 @@ impl UpCommand {
             for (label, backend) in app.store_descriptions() {
                 tracing::info!(label = %label, backend = %backend, "key-value store");
             }
+            // Earlier harness versions kept the default store in redb; its records are not read any more.
+            let state_dir = self.state_dir.clone().unwrap_or_else(|| app.dir().join(crate::kv::DEFAULT_STATE_DIR));
+            let old_store = state_dir.join("key_value.redb");
+            if old_store.is_file() {
+                tracing::warn!(
+                    file = %old_store.display(),
+                    "a store file of an earlier harness version is here and is NOT read: its instances and replay \
+                     cache are not served; the default store is now Spin's sqlite_key_value.db in the same folder"
+                );
+            }
             if self.spin_redis_swap_defect {
                 tracing::warn!("emulating Spin 4.1.0-pre0's Redis defect: every wasi:keyvalue swap answers cas-failed");
             }
