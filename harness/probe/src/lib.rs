@@ -77,7 +77,7 @@ async fn handle(req: Request) -> http::Response<BoxBody> {
         "/stream-echo" => return stream_echo(req),
         _ => {}
     }
-    let (status, headers, body) = buffered(req, &path_info).await;
+    let (status, headers, body) = buffered(req, &path_info, &query).await;
     let mut response = http::Response::new(box_body(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -149,7 +149,7 @@ fn spin_cpu(q: &Query) -> Answer {
 }
 
 /// Reads the whole request, then dispatches on the path info.
-async fn buffered(req: Request, path_info: &str) -> Answer {
+async fn buffered(req: Request, path_info: &str, q: &Query) -> Answer {
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
     let headers = req.headers().clone();
@@ -157,29 +157,28 @@ async fn buffered(req: Request, path_info: &str) -> Answer {
         Ok(b) => b.to_vec(),
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("body error: {e:?}")),
     };
-    let q = Query::parse(&query);
     match path_info {
         "/instance" => {
             text(StatusCode::OK, format!("instance={} served={}", instance_id(), SERVED.load(Ordering::Relaxed)))
         }
-        "/sleep" => sleep(&q).await,
+        "/sleep" => sleep(q).await,
         "/trap" => panic!("probe: /trap asks for a trap"),
-        "/spin" => spin_cpu(&q),
-        "/kv/get" => kv_get(&q).await,
-        "/kv/set" => kv_set(&q, body).await,
-        "/kv/delete" => kv_delete(&q).await,
-        "/kv/exists" => kv_exists(&q).await,
-        "/kv/keys" => kv_keys(&q).await,
-        "/kv/open" => kv_open(&q).await,
-        "/kv/incr" => kv_incr(&q).await,
-        "/wkv/open" => wkv_open(&q),
-        "/wkv/get" => wkv_get(&q),
-        "/wkv/set" => wkv_set(&q, &body),
-        "/wkv/keys" => wkv_keys(&q),
-        "/wkv/increment" => wkv_increment(&q),
-        "/wkv/swap" => wkv_swap(&q, &body),
-        "/var" => var(&q).await,
-        "/out" => outbound(&q, body).await,
+        "/spin" => spin_cpu(q),
+        "/kv/get" => kv_get(q).await,
+        "/kv/set" => kv_set(q, body).await,
+        "/kv/delete" => kv_delete(q).await,
+        "/kv/exists" => kv_exists(q).await,
+        "/kv/keys" => kv_keys(q).await,
+        "/kv/open" => kv_open(q).await,
+        "/kv/incr" => kv_incr(q).await,
+        "/wkv/open" => wkv_open(q),
+        "/wkv/get" => wkv_get(q),
+        "/wkv/set" => wkv_set(q, &body),
+        "/wkv/keys" => wkv_keys(q),
+        "/wkv/increment" => wkv_increment(q),
+        "/wkv/swap" => wkv_swap(q, &body),
+        "/var" => var(q).await,
+        "/out" => outbound(q, body).await,
         "/time" => time(),
         "/headers" => echo_spin_headers(&headers),
         "/echo" => echo(&method, &query, &headers, body),
