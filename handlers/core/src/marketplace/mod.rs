@@ -131,6 +131,23 @@ impl Marketplace {
     }
 }
 
+impl Marketplace {
+    /// A kit V1 sync request: `POST path` with the JSON `body` and an `authToken` header over its top-level fields
+    /// (see [`crate::signing::v1::kit_v1_params`]), HMAC key = kit key + the body's `timeStamp`. A body that is not
+    /// a JSON object is sent with an empty token.
+    pub fn kit_v1(&self, path: &str, body: &[u8]) -> Inbound {
+        let token = crate::signing::v1::kit_v1_params(body)
+            .map(|params| {
+                let time_stamp = params.iter().find(|(k, _)| k == "timeStamp").map_or("", |(_, v)| v.as_str());
+                let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                V1AuthToken::new(self.keys.clone()).sign(&pairs, time_stamp)
+            })
+            .unwrap_or_default();
+        let headers = vec![("content-type".to_owned(), "application/json".to_owned()), ("authToken".to_owned(), token)];
+        Inbound { method: "POST".into(), path: path.into(), query: String::new(), headers, body: body.to_vec() }
+    }
+}
+
 /// Percent-encodes `pairs` into a query string (RFC 3986 unreserved characters kept).
 pub fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     pairs

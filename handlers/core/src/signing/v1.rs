@@ -185,6 +185,15 @@ impl V1AuthToken {
     /// # Errors
     /// As [`Self::verify`].
     pub fn verify_params(&self, decoded: &[(String, String)], token: &str) -> Result<(), AuthError> {
+        self.verify_params_key(decoded, token).map(|_| ())
+    }
+
+    /// As [`Self::verify_params`], and tells which key of the ring matched (its position), for the answer's
+    /// `Body-Sign`.
+    ///
+    /// # Errors
+    /// As [`Self::verify`].
+    pub fn verify_params_key(&self, decoded: &[(String, String)], token: &str) -> Result<usize, AuthError> {
         if token.is_empty() {
             return Err(AuthError::MissingSignature);
         }
@@ -196,7 +205,7 @@ impl V1AuthToken {
             .ok_or(AuthError::MissingTimestamp)?;
         let pairs = || decoded.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let data = [joined(pairs(), false), joined(pairs(), true)];
-        self.check(&data, time_stamp, token).map(|_| ())
+        self.check(&data, time_stamp, token)
     }
 
     fn check(&self, data: &[String], time_stamp: &str, token: &str) -> Result<usize, AuthError> {
@@ -216,6 +225,27 @@ impl V1AuthToken {
         }
         matched.ok_or(AuthError::BadSignature)
     }
+}
+
+/// The parameters a kit V1 `authToken` covers: the top-level fields of a JSON object body, each value as text
+/// (strings as they are, numbers and booleans as JSON text, objects and arrays as compact JSON; `null` as blank).
+/// `None` when the body is not a JSON object.
+pub fn kit_v1_params(body: &[u8]) -> Option<Vec<(String, String)>> {
+    let serde_json::Value::Object(map) = serde_json::from_slice::<serde_json::Value>(body).ok()? else {
+        return None;
+    };
+    Some(
+        map.into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (k, text)
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
