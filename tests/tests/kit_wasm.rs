@@ -408,9 +408,20 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A step: a sync on a route, sent `1 + again` times (the marketplace retrying: new nonce, new time).
-fn steps() -> impl Strategy<Value = Vec<(Op, Route, Vec<Route>)>> {
-    proptest::collection::vec((op(), route(), proptest::collection::vec(route(), 0..=1)), 1..28)
+/// A step: a sync on a route, sent `1 + again` times (the marketplace retrying: new nonce, new time), with `flag`
+/// and `testFlag` as numeric strings when the bool says so (§5: integers or numeric strings).
+fn steps() -> impl Strategy<Value = Vec<(Op, Route, Vec<Route>, bool)>> {
+    proptest::collection::vec((op(), route(), proptest::collection::vec(route(), 0..=1), any::<bool>()), 1..28)
+}
+
+/// `flag` and `testFlag` written as numeric strings.
+fn stringify_flags(mut body: Value) -> Value {
+    for f in ["flag", "testFlag"] {
+        if let Some(n) = body.get(f).and_then(Value::as_u64) {
+            body[f] = json!(n.to_string());
+        }
+    }
+    body
 }
 
 /// The record's `tenant`, `apps`, `users` as stored (absent record: null, {}, {}; empty per-app user maps
@@ -475,15 +486,16 @@ fn check_records(kit: &Kit, models: &BTreeMap<Rec, Model>, secrets: &[String; 2]
     Ok(())
 }
 
-fn run_records(steps: &[(Op, Route, Vec<Route>)]) -> Result<(), String> {
+fn run_records(steps: &[(Op, Route, Vec<Route>, bool)]) -> Result<(), String> {
     let kit = Kit::new(vec![], None);
     let secrets = ciphertexts();
     let mut models: BTreeMap<Rec, Model> = BTreeMap::new();
-    for (i, (op, first, again)) in steps.iter().enumerate() {
+    for (i, (op, first, again, strings)) in steps.iter().enumerate() {
         for route in std::iter::once(first).chain(again) {
             kit.tick();
             let model = models.entry(op.rec()).or_default();
             let body = op.body(model, *route, kit.ep.now(), &secrets);
+            let body = if *strings { stringify_flags(body) } else { body };
             let out = kit.ep.send(&kit.request(*route, op.sync(), &body));
             if code(&out) != "000000" {
                 return Err(format!("step {i} {op:?} on {route:?}: {}\n  body {body}", describe(&out)));
@@ -1010,6 +1022,79 @@ impl FwdOp {
     }
 }
 
+/// An event's `data` against the model after the change (contract, "Forward mode: events").
+fn check_event_data(op: &FwdOp, action: &str, data: &Value, m: &FwdModel, secrets: &[String; 2]) -> Result<(), String> {
+    let r = op.rec();
+    let model = m.records.get(&r).cloned().unwrap_or_default();
+    let fields = |names: &[&str], want: &Value| names.iter().all(|f| data[*f] == want[*f]);
+    match op {
+        FwdOp::Tenant { .. } if action != "deleted" => {
+            let want = model.tenant.map(|v| tenant_fields(r, v).1).ok_or("no tenant in the model")?;
+            if !fields(&["tenantCode", "name", "domainName", "domainUrl", "orderId"], &want) {
+                return Err(format!("tenant data, expected {want}"));
+            }
+        }
+        FwdOp::Tenant { .. } => {}
+        FwdOp::App { app, .. } => {
+            if data["appId"] != json!(APPS[usize::from(*app)]) {
+                return Err("appId".into());
+            }
+            if action != "deleted" {
+                let v = model.apps.get(app).ok_or("no app in the model")?;
+                let want =
+                    json!({"clientId": format!("client-{}", v % 2), "clientSecret": secrets[usize::from(v / 2 % 2)]});
+                if !fields(&["clientId", "clientSecret"], &want) {
+                    return Err(format!("application data, expected {want}"));
+                }
+            }
+        }
+        FwdOp::Auth { users, .. } => {
+            if data["appId"] != json!(APPS[0]) {
+                return Err("appId".into());
+            }
+            let name = data["user"]["userName"].as_str().unwrap_or("");
+            let u = users
+                .iter()
+                .map(|(u, _)| *u)
+                .find(|u| USERS[usize::from(*u)] == name)
+                .ok_or("an event for a user the sync did not name")?;
+            let want = match model.users.get(&0).and_then(|x| x.get(&u)) {
+                _ if action == "deleted" => json!({"userName": name}),
+                Some((v, authorised)) => user_stored(u, *v, *authorised),
+                None => return Err("no such user in the model".into()),
+            };
+            if data["user"] != want {
+                return Err(format!("user, expected {want}"));
+            }
+        }
+        FwdOp::Org { code, .. } => {
+            let org = &data["org"];
+            if org["orgCode"] != json!(ORGS[usize::from(*code)]) {
+                return Err("orgCode".into());
+            }
+            if action != "deleted" {
+                let v = m.orgs.get(code).ok_or("no such node in the model")?;
+                if org["orgName"] != json!(org_name(*code, *v)) || org["parentCode"] != Value::Null {
+                    return Err(format!("org, expected name {}", org_name(*code, *v)));
+                }
+            }
+        }
+        FwdOp::AllOrgs { .. } => {
+            let want: Vec<Value> = m
+                .orgs
+                .iter()
+                .map(
+                    |(c, v)| json!({"orgCode": ORGS[usize::from(*c)], "orgName": org_name(*c, *v), "parentCode": null}),
+                )
+                .collect();
+            if data["orgs"] != Value::Array(want.clone()) {
+                return Err(format!("orgs, expected {}", Value::Array(want)));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_forward(steps: &[(FwdOp, Route, Vec<Route>)]) -> Result<(), String> {
     let recorder = Arc::new(Recorder::default());
     let extra = vec![
@@ -1070,6 +1155,7 @@ fn run_forward(steps: &[(FwdOp, Route, Vec<Route>)]) -> Result<(), String> {
                 let Some((family, action)) = kind.split_once('.') else {
                     return Err(format!("{}: event type {kind:?}", ctx()));
                 };
+                check_event_data(op, action, data, &model, &secrets).map_err(|e| format!("{}: {e}: {event}", ctx()))?;
                 let slot = unmatched.iter().position(|allowed| allowed.contains(&action));
                 match slot {
                     Some(p) if family == op.family() => {
