@@ -5,6 +5,7 @@ pub mod crypto;
 pub mod fuzzing;
 pub mod http;
 pub mod identity;
+pub mod kit;
 pub mod lifecycle;
 pub mod marketplace;
 pub mod ports;

@@ -57,7 +57,7 @@ kit_vectors!(x_sign_7_1_and_7_2, "kit_x_sign_test_vectors_md.json", KitVector, |
     let now: u64 = v.timestamp.parse().map_err(|_| "timestamp")?;
     for sign in [&v.canonical_sign, &v.raw_sign, &v.canonical_sign.to_uppercase()] {
         let auth = KitAuth { sign: Some(sign), timestamp: Some(&v.timestamp), nonce: Some(&v.nonce) };
-        let want = Ok(KitVerified { timestamp_ms: now, nonce: v.nonce.clone() });
+        let want = Ok(KitVerified { timestamp_ms: now, nonce: v.nonce.clone(), key_index: 0 });
         eq(&format!("verify {sign}"), k.verify(auth, v.body.as_bytes(), now + 1_000), want)?;
     }
     // The basic-interface scheme (with the inner HMAC) must not verify as a kit signature.

@@ -21,11 +21,13 @@ use bytes::Bytes;
 use futures_util::future::{Either, select};
 use http_body_util::{BodyExt, Full, Limited};
 use koogallery_core::http::{Inbound, MAX_BODY_BYTES, Outbound};
+use koogallery_core::kit::{self, KitConfig};
 use koogallery_core::ports::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
 use koogallery_core::ports::{Store, StoreError, Swap};
-use koogallery_core::produce::{self, Ctx, ProduceConfig};
+use koogallery_core::produce::{self, ConfigError, Ctx, ProduceConfig};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+pub use koogallery_core::wire::kit::KitSync;
 pub use spin_sdk::http::{IntoResponse, Request};
 
 #[doc(hidden)]
@@ -59,6 +61,17 @@ macro_rules! http_component {
     };
 }
 
+/// Exports a kit sync component: `kit_component!(TenantSync)` serves `tenantSync` through [`serve_kit`].
+#[macro_export]
+macro_rules! kit_component {
+    ($sync:ident) => {
+        async fn serve_sync(request: $crate::Request) -> $crate::SpinResponse {
+            $crate::serve_kit(request, $crate::KitSync::$sync).await
+        }
+        $crate::http_component!(super::serve_sync);
+    };
+}
+
 /// The response type every component returns: status, headers and the exact signed body.
 pub type SpinResponse = (StatusCode, HeaderMap, Full<Bytes>);
 
@@ -77,18 +90,87 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
             return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e);
         }
     };
-    let store = KvStore::open_default().await;
-    if let Some(e) = store.open_error() {
-        eprintln!("produce: key-value store unavailable: {e}");
-    }
+    let store = open_store("produce").await;
     let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
     let handled = produce::handle(&inbound, cfg, &ctx).await;
+    log_handled("produce", &inbound, &route, &handled, &store, started);
+    response(handled.response)
+}
+
+/// Answers one joint-operation kit sync (`handlers/tenant-sync` and the four others): the component serves `sync`.
+pub async fn serve_kit(req: Request, sync: KitSync) -> SpinResponse {
+    let started = std::time::Instant::now();
+    let route = req.uri().path().to_owned();
+    let name = sync.as_str();
+    let inbound = match inbound(req).await {
+        Ok(i) => i,
+        Err(status) => return plain_error(status, "request body could not be read"),
+    };
+    let cfg = match kit_config().await {
+        Ok(cfg) => cfg,
+        Err(KitConfigError::Provider(e)) => {
+            eprintln!("{name}: configuration error: {e}");
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+        }
+        Err(KitConfigError::Config(e)) => Err(e),
+    };
+    if let Err(e) = &cfg {
+        eprintln!("{name}: configuration error: {e}");
+    }
+    let store = open_store(name).await;
+    let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
+    let handled = kit::handle(&inbound, sync, cfg.as_ref().map(|c| *c), &ctx).await;
+    log_handled(name, &inbound, &route, &handled, &store, started);
+    response(handled.response)
+}
+
+/// Opens the `default` store; a failure is logged here and answered by the handler (`000005`).
+async fn open_store(component: &str) -> KvStore {
+    let store = KvStore::open_default().await;
+    if let Some(e) = store.open_error() {
+        eprintln!("{component}: key-value store unavailable: {e}");
+    }
+    store
+}
+
+/// One log line per request: the handler's summary (free of secrets and personal data), conflicts, time taken.
+fn log_handled(
+    component: &str,
+    inbound: &Inbound,
+    route: &str,
+    handled: &produce::Handled,
+    store: &KvStore,
+    started: std::time::Instant,
+) {
     let conflicts = match store.conflicts() {
         0 => String::new(),
         n => format!(" cas_conflicts={n}"),
     };
-    eprintln!("produce: {} {route} {}{conflicts} in {:?}", inbound.method, handled.summary, started.elapsed());
-    response(handled.response)
+    eprintln!("{component}: {} {route} {}{conflicts} in {:?}", inbound.method, handled.summary, started.elapsed());
+}
+
+/// The kit syncs' configuration, parsed once per instance like [`produce_config`]; a configuration error (an
+/// unset `kit_access_keys`) is not cached, so setting it takes effect with the next request.
+static KIT_CONFIG: std::sync::OnceLock<KitConfig> = std::sync::OnceLock::new();
+
+enum KitConfigError {
+    /// The variable provider failed.
+    Provider(String),
+    /// The variables are unset or invalid: answered by the handler ("not configured: set …").
+    Config(ConfigError),
+}
+
+async fn kit_config() -> Result<Result<&'static KitConfig, ConfigError>, KitConfigError> {
+    if let Some(cfg) = KIT_CONFIG.get() {
+        return Ok(Ok(cfg));
+    }
+    let vars = Variables::load(kit::VARIABLES)
+        .await
+        .map_err(|name| KitConfigError::Provider(format!("variable {name} could not be read from its provider")))?;
+    match KitConfig::from_variables(|n| vars.get(n)) {
+        Ok(cfg) => Ok(Ok(KIT_CONFIG.get_or_init(|| cfg))),
+        Err(e) => Err(KitConfigError::Config(e)),
+    }
 }
 
 /// The production interface's configuration, parsed once per instance.

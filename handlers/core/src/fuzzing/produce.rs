@@ -11,6 +11,7 @@ use crate::ports::{FixedClock, NoBackend, OsRandom};
 use crate::produce::{Ctx, Handled, ProduceConfig, handle};
 use crate::signing::body_sign;
 use crate::signing::keys::KeyRing;
+use crate::wire::kit::KitSync;
 
 /// How a request of a `produce` input was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +133,10 @@ pub async fn produce(data: &[u8]) -> bool {
         let handled = handle(&request, &cfg, &ctx).await;
         let code = check_answer(&handled, &keys);
         match made {
+            // A kit sync under the basic-interface signature is refused: only the kit key verifies a kit sync.
+            Made::Signed if handled.summary.activity.as_deref().and_then(KitSync::from_name).is_some() => {
+                assert_eq!(code, "000001", "a kit sync passed under the basic key: {}", handled.summary);
+            }
             Made::Signed => assert_ne!(code, "000001", "a correctly signed request was refused: {}", handled.summary),
             Made::ReplayedV2 => assert_ne!(code, "000000", "a replayed V2 request succeeded: {}", handled.summary),
             Made::Other => {}

@@ -70,8 +70,9 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
                 _ => Ok(0),
             };
             match requeued {
-                Ok(requeued) => {
-                    outbox::drain(ctx, cfg, deadline, &mut report, usize::MAX, usize::MAX).await.map(|visited| {
+                Ok(requeued) => outbox::drain(ctx, cfg, Some(cfg), deadline, &mut report, usize::MAX, usize::MAX)
+                    .await
+                    .map(|visited| {
                         serde_json::json!({
                             "requeued": requeued,
                             "instancesVisited": visited,
@@ -79,8 +80,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
                             "failed": report.failed,
                             "deadLettered": report.dead_lettered.len(),
                         })
-                    })
-                }
+                    }),
                 Err(e) => Err(e),
             }
         }

@@ -23,6 +23,8 @@ pub const VARIABLES: &[&str] = &[
     "request_deadline_ms",
     "outbox_max_attempts",
     "admin_token",
+    "kit_access_keys",
+    "rsa_private_key",
 ];
 
 /// Default time one request may take, answer included: the marketplace waits 5 s.
@@ -83,6 +85,8 @@ pub struct ProduceConfig {
     pub outbox_max_attempts: u32,
     /// Bearer token of the operator routes (`/outbox`, `/outbox/drain`); they answer "not configured" without it.
     pub admin_token: Option<SecretKey>,
+    /// The kit syncs' configuration, for kit bodies that reach the production URL, or why there is none.
+    pub kit: Result<crate::kit::KitConfig, ConfigError>,
 }
 
 /// A variable is missing or malformed. Messages name the variable, never its value.
@@ -120,6 +124,7 @@ impl ProduceConfig {
             request_deadline_ms: DEFAULT_REQUEST_DEADLINE_MS,
             outbox_max_attempts: DEFAULT_OUTBOX_MAX_ATTEMPTS,
             admin_token: None,
+            kit: Err(ConfigError::Missing("kit_access_keys")),
         }
     }
 
@@ -135,33 +140,20 @@ impl ProduceConfig {
             reason: "expected a comma-separated list of keys",
         })?;
         let mut cfg = Self::new(keys);
-        if let Some(v) = var("timestamp_window_ms") {
-            cfg.window.window_ms = parse_u64(&v, "timestamp_window_ms")?;
-        }
-        if let Some(v) = var("accept_second_timestamps") {
-            cfg.window.accept_seconds = parse_bool(&v, "accept_second_timestamps")?;
-        }
-        if let Some(v) = var("v1_timestamp_window_ms") {
-            let window_ms = parse_u64(&v, "v1_timestamp_window_ms")?;
-            cfg.v1_window = (window_ms > 0).then(|| TimestampWindow { window_ms, ..TimestampWindow::default() });
-        }
+        let shared = Shared::from_variables(&var)?;
+        cfg.window = shared.window;
+        cfg.v1_window = shared.v1_window;
+        cfg.backend = shared.backend;
+        cfg.nonce_cache = shared.nonce_cache;
+        cfg.request_deadline_ms = shared.request_deadline_ms;
+        cfg.outbox_max_attempts = shared.outbox_max_attempts;
+        cfg.admin_token = shared.admin_token;
         if let Some(v) = var("encrypt_type") {
             cfg.encrypt_type = AesBits::from_encrypt_type(&v)
                 .ok_or(ConfigError::Invalid { name: "encrypt_type", reason: "expected 1 (AES-256) or 2 (AES-128)" })?;
         }
         if let Some(v) = var("v2_encrypt_credentials") {
             cfg.v2_encrypt_credentials = parse_bool(&v, "v2_encrypt_credentials")?;
-        }
-        if let Some(url) = var("backend_url") {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Invalid { name: "backend_url", reason: "expected an http(s) URL" });
-            }
-            let secret = var("backend_secret").ok_or(ConfigError::Missing("backend_secret"))?;
-            let timeout_ms = match var("backend_timeout_ms") {
-                Some(v) => parse_u64(&v, "backend_timeout_ms")?,
-                None => 2_000,
-            };
-            cfg.backend = Some(BackendTarget { url, secret: SecretKey::new(secret), timeout_ms });
         }
         if let Some(v) = var("front_end_url") {
             cfg.front_end_url = v;
@@ -171,12 +163,70 @@ impl ProduceConfig {
             cfg.admin_user = v;
         }
         cfg.memo = var("memo");
-        if let Some(v) = var("nonce_cache") {
-            cfg.nonce_cache = parse_bool(&v, "nonce_cache")?;
+        cfg.kit = crate::kit::KitConfig::from_variables(&get);
+        Ok(cfg)
+    }
+}
+
+/// The options every marketplace-facing component reads the same way: windows, replay cache, forward mode,
+/// deadline, outbox and operator token.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) window: TimestampWindow,
+    pub(crate) v1_window: Option<TimestampWindow>,
+    pub(crate) backend: Option<BackendTarget>,
+    pub(crate) nonce_cache: bool,
+    pub(crate) request_deadline_ms: u64,
+    pub(crate) outbox_max_attempts: u32,
+    pub(crate) admin_token: Option<SecretKey>,
+}
+
+impl Shared {
+    /// The defaults, as with no variable set.
+    pub(crate) fn defaults() -> Self {
+        Self {
+            window: TimestampWindow::default(),
+            v1_window: Some(TimestampWindow { window_ms: DEFAULT_V1_WINDOW_MS, ..TimestampWindow::default() }),
+            backend: None,
+            nonce_cache: true,
+            request_deadline_ms: DEFAULT_REQUEST_DEADLINE_MS,
+            outbox_max_attempts: DEFAULT_OUTBOX_MAX_ATTEMPTS,
+            admin_token: None,
         }
+    }
+
+    /// Reads the shared options through `var` (trimmed, empty as unset).
+    pub(crate) fn from_variables(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let Self { mut window, mut v1_window, mut request_deadline_ms, mut outbox_max_attempts, .. } = Self::defaults();
+        if let Some(v) = var("timestamp_window_ms") {
+            window.window_ms = parse_u64(&v, "timestamp_window_ms")?;
+        }
+        if let Some(v) = var("accept_second_timestamps") {
+            window.accept_seconds = parse_bool(&v, "accept_second_timestamps")?;
+        }
+        if let Some(v) = var("v1_timestamp_window_ms") {
+            let window_ms = parse_u64(&v, "v1_timestamp_window_ms")?;
+            v1_window = (window_ms > 0).then(|| TimestampWindow { window_ms, ..TimestampWindow::default() });
+        }
+        let mut backend = None;
+        if let Some(url) = var("backend_url") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid { name: "backend_url", reason: "expected an http(s) URL" });
+            }
+            let secret = var("backend_secret").ok_or(ConfigError::Missing("backend_secret"))?;
+            let timeout_ms = match var("backend_timeout_ms") {
+                Some(v) => parse_u64(&v, "backend_timeout_ms")?,
+                None => 2_000,
+            };
+            backend = Some(BackendTarget { url, secret: SecretKey::new(secret), timeout_ms });
+        }
+        let nonce_cache = match var("nonce_cache") {
+            Some(v) => parse_bool(&v, "nonce_cache")?,
+            None => true,
+        };
         if let Some(v) = var("request_deadline_ms") {
-            cfg.request_deadline_ms = parse_u64(&v, "request_deadline_ms")?;
-            if !(500..5_000).contains(&cfg.request_deadline_ms) {
+            request_deadline_ms = parse_u64(&v, "request_deadline_ms")?;
+            if !(500..5_000).contains(&request_deadline_ms) {
                 return Err(ConfigError::Invalid {
                     name: "request_deadline_ms",
                     reason: "expected 500 to 4999 (the marketplace waits 5 s)",
@@ -184,13 +234,13 @@ impl ProduceConfig {
             }
         }
         if let Some(v) = var("outbox_max_attempts") {
-            cfg.outbox_max_attempts = u32::try_from(parse_u64(&v, "outbox_max_attempts")?)
+            outbox_max_attempts = u32::try_from(parse_u64(&v, "outbox_max_attempts")?)
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or(ConfigError::Invalid { name: "outbox_max_attempts", reason: "expected 1 or more" })?;
         }
-        cfg.admin_token = var("admin_token").map(SecretKey::new);
-        Ok(cfg)
+        let admin_token = var("admin_token").map(SecretKey::new);
+        Ok(Self { window, v1_window, backend, nonce_cache, request_deadline_ms, outbox_max_attempts, admin_token })
     }
 }
 

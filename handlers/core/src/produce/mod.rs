@@ -41,13 +41,14 @@ mod admin;
 mod config;
 mod ctx;
 mod events;
-mod outbox;
-mod replay;
-mod reply;
+pub(crate) mod outbox;
+pub(crate) mod replay;
+pub(crate) mod reply;
 mod state;
 mod v1;
 mod v2;
 
+pub(crate) use config::Shared;
 pub use config::{
     BackendTarget, ConfigError, DEFAULT_FRONT_END_URL, DEFAULT_V1_WINDOW_MS, ProduceConfig, VARIABLES, fill_template,
 };
@@ -80,6 +81,9 @@ where
     if let Some(route) = admin::route(req) {
         return admin::handle(route, req, cfg, ctx, &deadline).await;
     }
+    if crate::kit::is_kit_request(req) {
+        return crate::kit::handle_at_production_url(req, cfg.kit.as_ref(), ctx).await;
+    }
     let mut run = Run { deadline, report: outbox::DeliveryReport::default(), key_index: 0 };
     let reply = if req.body.len() > MAX_BODY_BYTES {
         Reply::error("-", None, ResultCode::InvalidParameter, format!("request body exceeds {MAX_BODY_BYTES} bytes"))
@@ -95,7 +99,9 @@ where
     let mut background = None;
     if handled && cfg.backend.is_some() {
         let reads = BACKGROUND_INSTANCES * 2;
-        if let Err(e) = outbox::drain(ctx, cfg, &run.deadline, &mut run.report, BACKGROUND_INSTANCES, reads).await {
+        if let Err(e) =
+            outbox::drain(ctx, cfg, Some(cfg), &run.deadline, &mut run.report, BACKGROUND_INSTANCES, reads).await
+        {
             background = Some(format!("background delivery: {e}"));
         }
     }

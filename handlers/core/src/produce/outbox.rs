@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::ProduceConfig;
+use super::config::{BackendTarget, ProduceConfig};
 use super::ctx::{Ctx, Deadline};
 use super::state::{instance_key, load, namespace};
 use crate::lifecycle::{self, InstanceRecord, PendingDelivery, StoredAppInfo};
@@ -101,12 +101,111 @@ fn entry(test: bool, instance_id: &str) -> String {
     format!("{}/{instance_id}", namespace(test))
 }
 
-fn parse_entry(entry: &str) -> Option<(bool, &str)> {
+/// What an index entry names: an instance (`live/{id}`, `test/{id}`) or a kit tenant record (its store key,
+/// `kit/…`).
+enum Entry<'a> {
+    Instance(bool, &'a str),
+    Kit(&'a str),
+}
+
+fn parse_entry(entry: &str) -> Option<Entry<'_>> {
     match entry.split_once('/')? {
-        ("live", id) => Some((false, id)),
-        ("test", id) => Some((true, id)),
+        ("live", id) => Some(Entry::Instance(false, id)),
+        ("test", id) => Some(Entry::Instance(true, id)),
+        ("kit", _) => Some(Entry::Kit(entry)),
         _ => None,
     }
+}
+
+/// The settings delivery needs, from whichever component's configuration.
+pub trait DeliveryConfig {
+    /// Where events go; `None` outside forward mode.
+    fn backend(&self) -> Option<&BackendTarget>;
+    /// Failed deliveries after which an event is dead-lettered.
+    fn max_attempts(&self) -> u32;
+}
+
+impl DeliveryConfig for ProduceConfig {
+    fn backend(&self) -> Option<&BackendTarget> {
+        self.backend.as_ref()
+    }
+    fn max_attempts(&self) -> u32 {
+        self.outbox_max_attempts
+    }
+}
+
+/// A stored record that carries its own events for the backend: an instance record, or a kit tenant record. The
+/// events are queued in the same write as the change they announce.
+pub trait Outboxed: Serialize + serde::de::DeserializeOwned + Tokened + Clone {
+    /// What the backend's answer to an accepted event changes in the record (an instance's `appInfo`).
+    type Accepted: Clone;
+    /// The store key of the record.
+    fn store_key(&self) -> String;
+    /// The record's entry in the due and dead indexes.
+    fn index_entry(&self) -> String;
+    /// Whether it is debug traffic, the instance and, for kit records, the tenant: what an operator is shown.
+    fn label(&self) -> (bool, String, Option<String>);
+    /// Events waiting for the backend, oldest first.
+    fn outbox(&self) -> &Vec<PendingDelivery>;
+    /// The same, to change.
+    fn outbox_mut(&mut self) -> &mut Vec<PendingDelivery>;
+    /// Events given up on.
+    fn dead_letters(&self) -> &Vec<PendingDelivery>;
+    /// The same, to change.
+    fn dead_letters_mut(&mut self) -> &mut Vec<PendingDelivery>;
+    /// Applies what an accepted event's answer carried.
+    fn accepted(&mut self, accepted: Self::Accepted, now_ms: u64);
+}
+
+impl Outboxed for InstanceRecord {
+    type Accepted = StoredAppInfo;
+    fn store_key(&self) -> String {
+        instance_key(self.test, &self.instance_id)
+    }
+    fn index_entry(&self) -> String {
+        entry(self.test, &self.instance_id)
+    }
+    fn label(&self) -> (bool, String, Option<String>) {
+        (self.test, self.instance_id.clone(), None)
+    }
+    fn outbox(&self) -> &Vec<PendingDelivery> {
+        &self.outbox
+    }
+    fn outbox_mut(&mut self) -> &mut Vec<PendingDelivery> {
+        &mut self.outbox
+    }
+    fn dead_letters(&self) -> &Vec<PendingDelivery> {
+        &self.dead_letters
+    }
+    fn dead_letters_mut(&mut self) -> &mut Vec<PendingDelivery> {
+        &mut self.dead_letters
+    }
+    fn accepted(&mut self, info: StoredAppInfo, now_ms: u64) {
+        lifecycle::provisioned(self, info, now_ms);
+    }
+}
+
+/// How the backend's `2xx` answer to an event is read: `Ok(Some(..))` carries something for the record, `Err`
+/// refuses the answer (the event stays, with the reason).
+type Judge<'j, T> =
+    &'j (dyn Fn(&T, &PendingDelivery, &[u8]) -> Result<Option<<T as Outboxed>::Accepted>, String> + Sync);
+
+/// The judge of instance events: `instance.created`'s answer may carry `appInfo`.
+fn instance_judge(
+    cfg: &ProduceConfig,
+) -> impl Fn(&InstanceRecord, &PendingDelivery, &[u8]) -> Result<Option<StoredAppInfo>, String> + Sync + '_ {
+    move |rec, event, body| {
+        if event.kind == CREATED { backend_app_info(body, cfg, rec).map(Some) } else { Ok(None) }
+    }
+}
+
+/// Kit events carry nothing back.
+fn kit_judge(
+    _: &crate::kit::TenantRecord,
+    _: &PendingDelivery,
+    _: &[u8],
+) -> Result<Option<std::convert::Infallible>, String> {
+    Ok(None)
 }
 
 /// Adds an instance to an index (nothing is written when it is listed already).
@@ -142,14 +241,14 @@ async fn index_read<S: Store>(store: &S, key: &str) -> Result<Vec<String>, Store
 ///
 /// # Errors
 /// [`StoreError`] when the store fails (the answer becomes `000005`, and the marketplace's retry lists it).
-pub async fn ensure_listed<S: Store, B, C, R: Random>(
+pub async fn ensure_listed<S: Store, B, C, R: Random, T: Outboxed>(
     ctx: &Ctx<'_, S, B, C, R>,
-    rec: &InstanceRecord,
+    rec: &T,
 ) -> Result<(), StoreError> {
-    if rec.outbox.is_empty() {
+    if rec.outbox().is_empty() {
         return Ok(());
     }
-    index_add(ctx.store, ctx.random, DUE_KEY, &entry(rec.test, &rec.instance_id)).await
+    index_add(ctx.store, ctx.random, DUE_KEY, &rec.index_entry()).await
 }
 
 /// The delay before the next background attempt after `attempts` failures.
@@ -170,7 +269,23 @@ pub async fn deliver_now<S: Store, B: Backend, C: Clock, R: Random>(
     report: &mut DeliveryReport,
     rec: InstanceRecord,
 ) -> Result<InstanceRecord, StoreError> {
-    let rec = deliver(ctx, cfg, deadline, report, rec, false).await?;
+    let rec = deliver(ctx, cfg, &instance_judge(cfg), deadline, report, rec, false).await?;
+    ensure_listed(ctx, &rec).await?;
+    Ok(rec)
+}
+
+/// [`deliver_now`] for a kit tenant record: its waiting events go now, and it is listed if some remain.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn deliver_kit_now<S: Store, B: Backend, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &impl DeliveryConfig,
+    deadline: &Deadline,
+    report: &mut DeliveryReport,
+    rec: crate::kit::TenantRecord,
+) -> Result<crate::kit::TenantRecord, StoreError> {
+    let rec = deliver(ctx, cfg, &kit_judge, deadline, report, rec, false).await?;
     ensure_listed(ctx, &rec).await?;
     Ok(rec)
 }
@@ -183,20 +298,21 @@ pub async fn deliver_now<S: Store, B: Backend, C: Clock, R: Random>(
 /// applied with its own atomic update to the freshest record, so a change made while the backend was answering is
 /// kept. Two requests may deliver the same event at once: delivery is at least once, always with the same
 /// `webhook-id` and body.
-async fn deliver<S: Store, B: Backend, C: Clock, R: Random>(
+async fn deliver<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
     ctx: &Ctx<'_, S, B, C, R>,
-    cfg: &ProduceConfig,
+    cfg: &impl DeliveryConfig,
+    judge: Judge<'_, T>,
     deadline: &Deadline,
     report: &mut DeliveryReport,
-    mut rec: InstanceRecord,
+    mut rec: T,
     respect_backoff: bool,
-) -> Result<InstanceRecord, StoreError> {
-    let Some(target) = &cfg.backend else { return Ok(rec) };
+) -> Result<T, StoreError> {
+    let Some(target) = cfg.backend() else { return Ok(rec) };
     let signer = WebhookSigner::new(&target.secret);
-    let key = instance_key(rec.test, &rec.instance_id);
+    let key = rec.store_key();
     // Each round sends an event or learns the record changed; bounded in case it keeps changing under us.
     for _ in 0..64 {
-        let Some(next) = rec.outbox.first().cloned() else { break };
+        let Some(next) = rec.outbox().first().cloned() else { break };
         if respect_backoff && next.next_try_ms > ctx.clock.now_ms() {
             break;
         }
@@ -207,12 +323,12 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random>(
         let timeout_ms = target.timeout_ms.min(left - ANSWER_MARGIN_MS);
         // Take the event for the time of the call, unless another request holds it.
         let lease_until = ctx.clock.now_ms().saturating_add(timeout_ms + ANSWER_MARGIN_MS);
-        let claim = atomic::update(ctx.store, ctx.random, &key, |current: Option<InstanceRecord>| {
+        let claim = atomic::update(ctx.store, ctx.random, &key, |current: Option<T>| {
             let Some(mut fresh) = current else { return Change::Keep(Claim::Gone(None)) };
-            match fresh.outbox.iter().position(|e| e.id == next.id) {
-                Some(0) if fresh.outbox[0].leased_until_ms > ctx.clock.now_ms() => Change::Keep(Claim::Busy),
+            match fresh.outbox().iter().position(|e| e.id == next.id) {
+                Some(0) if fresh.outbox()[0].leased_until_ms > ctx.clock.now_ms() => Change::Keep(Claim::Busy),
                 Some(0) => {
-                    fresh.outbox[0].leased_until_ms = lease_until;
+                    fresh.outbox_mut()[0].leased_until_ms = lease_until;
                     Change::Write(fresh, Claim::Mine)
                 }
                 // Delivered, dead-lettered, or no longer first: look again.
@@ -236,43 +352,43 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random>(
             Ok(reply) => Some(format!("HTTP {}", reply.status)),
             Err(e) => Some(e.to_string()),
         };
-        let (failure, app_info) = match &result {
-            Ok(reply) if failure.is_none() && next.kind == CREATED => match backend_app_info(&reply.body, cfg, &rec) {
-                Ok(info) => (None, Some(info)),
+        let (failure, accepted) = match &result {
+            Ok(reply) if failure.is_none() => match judge(&rec, &next, &reply.body) {
+                Ok(accepted) => (None, accepted),
                 // An answer the marketplace would refuse is not accepted: the event stays, with the reason.
                 Err(reason) => (Some(reason), None),
             },
             _ => (failure, None),
         };
         let now = ctx.clock.now_ms();
-        let max_attempts = cfg.outbox_max_attempts;
-        let outcome = atomic::update(ctx.store, ctx.random, &key, |current: Option<InstanceRecord>| {
+        let max_attempts = cfg.max_attempts();
+        let outcome = atomic::update(ctx.store, ctx.random, &key, |current: Option<T>| {
             let Some(mut fresh) = current else { return Change::Keep(None) };
-            let Some(pos) = fresh.outbox.iter().position(|e| e.id == next.id) else {
+            let Some(pos) = fresh.outbox().iter().position(|e| e.id == next.id) else {
                 // Delivered (or dead-lettered) by someone else meanwhile.
                 return Change::Keep(Some((fresh, Step::Continue)));
             };
-            fresh.outbox[pos].leased_until_ms = 0;
+            fresh.outbox_mut()[pos].leased_until_ms = 0;
             let step = match &failure {
                 None => {
-                    fresh.outbox.remove(pos);
-                    if let Some(info) = &app_info {
-                        lifecycle::provisioned(&mut fresh, info.clone(), now);
+                    fresh.outbox_mut().remove(pos);
+                    if let Some(accepted) = &accepted {
+                        fresh.accepted(accepted.clone(), now);
                     }
                     Step::Delivered
                 }
                 Some(reason) => {
-                    let event = &mut fresh.outbox[pos];
+                    let event = &mut fresh.outbox_mut()[pos];
                     event.attempts = event.attempts.saturating_add(1);
                     event.last_error = Some(reason.clone());
                     event.next_try_ms = now.saturating_add(backoff_ms(event.attempts));
                     if event.attempts >= max_attempts {
-                        let mut dead = fresh.outbox.remove(pos);
+                        let mut dead = fresh.outbox_mut().remove(pos);
                         dead.dead_at_ms = Some(now);
                         dead.leased_until_ms = 0;
-                        fresh.dead_letters.push(dead);
-                        if fresh.dead_letters.len() > DEAD_LETTER_LIMIT {
-                            fresh.dead_letters.remove(0);
+                        fresh.dead_letters_mut().push(dead);
+                        if fresh.dead_letters().len() > DEAD_LETTER_LIMIT {
+                            fresh.dead_letters_mut().remove(0);
                         }
                         Step::DeadLettered
                     } else {
@@ -297,20 +413,20 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random>(
                 report.failed += 1;
                 report.last_error = failure;
                 report.dead_lettered.push(next.kind.clone());
-                index_add(ctx.store, ctx.random, DEAD_KEY, &entry(rec.test, &rec.instance_id)).await?;
+                index_add(ctx.store, ctx.random, DEAD_KEY, &rec.index_entry()).await?;
             }
         }
     }
     Ok(rec)
 }
 
-enum Claim {
+enum Claim<T> {
     /// This request sends the event.
     Mine,
     /// Another request is sending it.
     Busy,
     /// It is no longer the first waiting event (or the record is gone); the fresh record, if any.
-    Gone(Option<Box<InstanceRecord>>),
+    Gone(Option<Box<T>>),
 }
 
 enum Step {
@@ -384,23 +500,27 @@ pub async fn ask<S, B: Backend, C: Clock, R>(
     ctx.backend.post(&target.url, &headers, body.as_bytes(), timeout_ms).await.map_err(|e| e.to_string())
 }
 
-/// Delivers due events of listed instances until `max_instances` were delivered to or `max_reads` records were
-/// read, or the deadline is near; instances left with nothing waiting leave the index. The walk starts at a place
+/// Delivers due events of listed records until `max_instances` were delivered to or `max_reads` records were
+/// read, or the deadline is near; records left with nothing waiting leave the index. The walk starts at a place
 /// that moves with the clock, so a long index is covered across requests, not just its head.
 ///
-/// Returns how many instances were delivered to.
+/// Instance records are visited only with `instances` (the production interface's configuration: an
+/// `instance.created` answer is read with it); kit tenant records always.
+///
+/// Returns how many records were delivered to.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails; what was delivered stays delivered.
 pub async fn drain<S: Store, B: Backend, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
-    cfg: &ProduceConfig,
+    cfg: &impl DeliveryConfig,
+    instances: Option<&ProduceConfig>,
     deadline: &Deadline,
     report: &mut DeliveryReport,
     max_instances: usize,
     max_reads: usize,
 ) -> Result<usize, StoreError> {
-    if cfg.backend.is_none() {
+    if cfg.backend().is_none() {
         return Ok(0);
     }
     let listed = index_read(ctx.store, DUE_KEY).await?;
@@ -416,27 +536,57 @@ pub async fn drain<S: Store, B: Backend, C: Clock, R: Random>(
         {
             break;
         }
-        let Some((test, id)) = parse_entry(item) else {
-            index_remove(ctx.store, ctx.random, DUE_KEY, item).await?;
-            continue;
+        let walk = Walk { item, deadline, respect_backoff: true };
+        let delivered = match parse_entry(item) {
+            None => {
+                index_remove(ctx.store, ctx.random, DUE_KEY, item).await?;
+                continue;
+            }
+            Some(Entry::Instance(test, id)) => match instances {
+                Some(pc) => visit(ctx, cfg, &instance_judge(pc), &walk, &instance_key(test, id), report).await?,
+                None => continue,
+            },
+            Some(Entry::Kit(key)) => visit(ctx, cfg, &kit_judge, &walk, key, report).await?,
         };
         reads += 1;
-        let rec = match load(ctx.store, test, id).await? {
-            Some(rec) if rec.outbox.first().is_some_and(|e| e.next_try_ms <= ctx.clock.now_ms()) => {
-                visited += 1;
-                Some(deliver(ctx, cfg, deadline, report, rec, true).await?)
-            }
-            other => other,
-        };
-        if rec.as_ref().is_none_or(|r| r.outbox.is_empty()) {
-            index_remove(ctx.store, ctx.random, DUE_KEY, item).await?;
-            // An event may have been queued between the read and the removal: list it again then.
-            if let Some(again) = load(ctx.store, test, id).await? {
-                ensure_listed(ctx, &again).await?;
-            }
-        }
+        visited += usize::from(delivered);
     }
     Ok(visited)
+}
+
+/// One index entry being visited by [`drain`].
+struct Walk<'w> {
+    item: &'w str,
+    deadline: &'w Deadline,
+    respect_backoff: bool,
+}
+
+/// Delivers the due events of the record under `key` (listed as `walk.item`); unlists it when nothing waits.
+/// Returns whether it was delivered to.
+async fn visit<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &impl DeliveryConfig,
+    judge: Judge<'_, T>,
+    walk: &Walk<'_>,
+    key: &str,
+    report: &mut DeliveryReport,
+) -> Result<bool, StoreError> {
+    let mut delivered = false;
+    let rec = match atomic::read::<_, T>(ctx.store, key).await? {
+        Some(rec) if rec.outbox().first().is_some_and(|e| e.next_try_ms <= ctx.clock.now_ms()) => {
+            delivered = true;
+            Some(deliver(ctx, cfg, judge, walk.deadline, report, rec, walk.respect_backoff).await?)
+        }
+        other => other,
+    };
+    if rec.as_ref().is_none_or(|r| r.outbox().is_empty()) {
+        index_remove(ctx.store, ctx.random, DUE_KEY, walk.item).await?;
+        // An event may have been queued between the read and the removal: list it again then.
+        if let Some(again) = atomic::read::<_, T>(ctx.store, key).await? {
+            ensure_listed(ctx, &again).await?;
+        }
+    }
+    Ok(delivered)
 }
 
 /// One waiting or dead-lettered event, as the operator route lists it (no body: it holds personal data).
@@ -445,6 +595,9 @@ pub async fn drain<S: Store, B: Backend, C: Clock, R: Random>(
 pub struct ListedEvent {
     /// The instance.
     pub instance_id: String,
+    /// The tenant, for a kit sync's event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// Debug traffic.
     pub test: bool,
     /// The event id (`webhook-id`).
@@ -465,10 +618,12 @@ pub struct ListedEvent {
     pub last_error: Option<String>,
 }
 
-fn listed(rec: &InstanceRecord, e: &PendingDelivery, waiting: bool) -> ListedEvent {
+fn listed<T: Outboxed>(rec: &T, e: &PendingDelivery, waiting: bool) -> ListedEvent {
+    let (test, instance_id, tenant_id) = rec.label();
     ListedEvent {
-        instance_id: rec.instance_id.clone(),
-        test: rec.test,
+        instance_id,
+        tenant_id,
+        test,
         id: e.id.clone(),
         kind: e.kind.clone(),
         attempts: e.attempts,
@@ -478,6 +633,20 @@ fn listed(rec: &InstanceRecord, e: &PendingDelivery, waiting: bool) -> ListedEve
     }
 }
 
+/// The events of the record an index entry names: waiting ones when `waiting`, else dead-lettered ones.
+async fn listed_events<S: Store>(store: &S, item: &str, waiting: bool) -> Result<Vec<ListedEvent>, StoreError> {
+    fn of<T: Outboxed>(rec: Option<T>, waiting: bool) -> Vec<ListedEvent> {
+        let Some(rec) = rec else { return Vec::new() };
+        let events = if waiting { rec.outbox() } else { rec.dead_letters() };
+        events.iter().map(|e| listed(&rec, e, waiting)).collect()
+    }
+    Ok(match parse_entry(item) {
+        Some(Entry::Instance(test, id)) => of(load(store, test, id).await?, waiting),
+        Some(Entry::Kit(key)) => of(atomic::read::<_, crate::kit::TenantRecord>(store, key).await?, waiting),
+        None => Vec::new(),
+    })
+}
+
 /// Every waiting and every dead-lettered event, for the operator route.
 ///
 /// # Errors
@@ -485,22 +654,16 @@ fn listed(rec: &InstanceRecord, e: &PendingDelivery, waiting: bool) -> ListedEve
 pub async fn list<S: Store>(store: &S) -> Result<(Vec<ListedEvent>, Vec<ListedEvent>), StoreError> {
     let mut waiting = Vec::new();
     for item in index_read(store, DUE_KEY).await? {
-        let Some((test, id)) = parse_entry(&item) else { continue };
-        if let Some(rec) = load(store, test, id).await? {
-            waiting.extend(rec.outbox.iter().map(|e| listed(&rec, e, true)));
-        }
+        waiting.extend(listed_events(store, &item, true).await?);
     }
     let mut dead = Vec::new();
     for item in index_read(store, DEAD_KEY).await? {
-        let Some((test, id)) = parse_entry(&item) else { continue };
-        if let Some(rec) = load(store, test, id).await? {
-            dead.extend(rec.dead_letters.iter().map(|e| listed(&rec, e, false)));
-        }
+        dead.extend(listed_events(store, &item, false).await?);
     }
     Ok((waiting, dead))
 }
 
-/// Puts every dead-lettered event back in front of its instance's outbox (attempts reset) and lists the instances
+/// Puts every dead-lettered event back in front of its record's outbox (attempts reset) and lists the records
 /// as due; returns how many events were re-queued. For an operator, once the backend is fixed.
 ///
 /// # Errors
@@ -508,31 +671,45 @@ pub async fn list<S: Store>(store: &S) -> Result<(Vec<ListedEvent>, Vec<ListedEv
 pub async fn redrive<S: Store, B, C, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Result<usize, StoreError> {
     let mut requeued = 0;
     for item in index_read(ctx.store, DEAD_KEY).await? {
-        let Some((test, id)) = parse_entry(&item) else { continue };
-        let moved =
-            atomic::update(ctx.store, ctx.random, &instance_key(test, id), |current: Option<InstanceRecord>| {
-                let Some(mut rec) = current.filter(|r| !r.dead_letters.is_empty()) else { return Change::Keep(None) };
-                let mut dead: Vec<PendingDelivery> = std::mem::take(&mut rec.dead_letters);
-                for e in &mut dead {
-                    e.attempts = 0;
-                    e.next_try_ms = 0;
-                    e.dead_at_ms = None;
-                }
-                let n = dead.len();
-                dead.append(&mut rec.outbox);
-                rec.outbox = dead;
-                Change::Write(rec.clone(), Some((rec, n)))
-            })
-            .await?;
-        if let Some((rec, n)) = moved {
-            ensure_listed(ctx, &rec).await?;
-            requeued += n;
+        requeued += match parse_entry(&item) {
+            Some(Entry::Instance(test, id)) => {
+                redrive_one::<_, _, _, _, InstanceRecord>(ctx, &item, &instance_key(test, id)).await?
+            }
+            Some(Entry::Kit(key)) => redrive_one::<_, _, _, _, crate::kit::TenantRecord>(ctx, &item, key).await?,
+            None => 0,
+        };
+    }
+    Ok(requeued)
+}
+
+async fn redrive_one<S: Store, B, C, R: Random, T: Outboxed>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    item: &str,
+    key: &str,
+) -> Result<usize, StoreError> {
+    let moved = atomic::update(ctx.store, ctx.random, key, |current: Option<T>| {
+        let Some(mut rec) = current.filter(|r| !r.dead_letters().is_empty()) else { return Change::Keep(None) };
+        let mut dead: Vec<PendingDelivery> = std::mem::take(rec.dead_letters_mut());
+        for e in &mut dead {
+            e.attempts = 0;
+            e.next_try_ms = 0;
+            e.dead_at_ms = None;
         }
-        index_remove(ctx.store, ctx.random, DEAD_KEY, &item).await?;
-        // A letter may have died between the move and the removal: list it again then.
-        if load(ctx.store, test, id).await?.is_some_and(|r| !r.dead_letters.is_empty()) {
-            index_add(ctx.store, ctx.random, DEAD_KEY, &item).await?;
-        }
+        let n = dead.len();
+        dead.append(rec.outbox_mut());
+        *rec.outbox_mut() = dead;
+        Change::Write(rec.clone(), Some((rec, n)))
+    })
+    .await?;
+    let mut requeued = 0;
+    if let Some((rec, n)) = moved {
+        ensure_listed(ctx, &rec).await?;
+        requeued = n;
+    }
+    index_remove(ctx.store, ctx.random, DEAD_KEY, item).await?;
+    // A letter may have died between the move and the removal: list it again then.
+    if atomic::read::<_, T>(ctx.store, key).await?.is_some_and(|r| !r.dead_letters().is_empty()) {
+        index_add(ctx.store, ctx.random, DEAD_KEY, item).await?;
     }
     Ok(requeued)
 }
@@ -551,8 +728,9 @@ mod tests {
 
     #[test]
     fn index_entries_round_trip() {
-        assert_eq!(parse_entry(&entry(true, "abc")), Some((true, "abc")));
-        assert_eq!(parse_entry(&entry(false, "a/b")), Some((false, "a/b")));
-        assert_eq!(parse_entry("other/x"), None);
+        assert!(matches!(parse_entry(&entry(true, "abc")), Some(Entry::Instance(true, "abc"))));
+        assert!(matches!(parse_entry(&entry(false, "a/b")), Some(Entry::Instance(false, "a/b"))));
+        assert!(matches!(parse_entry("kit/live/tenant/i/t"), Some(Entry::Kit("kit/live/tenant/i/t"))));
+        assert!(parse_entry("other/x").is_none());
     }
 }

@@ -192,21 +192,14 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 Err(reason) => Reply::code(IFACE, A, ResultCode::InternalError).with_reason(reason),
             })
         }
-        other => {
-            // Kit activities arriving at the production URL, and anything unknown: logged, answered 000002.
-            let name = other.activity_name().to_owned();
-            Ok(Reply::error(
-                IFACE,
-                Some(&name),
-                ResultCode::InvalidParameter,
-                format!("activity {} is not handled at this URL", log_name(&name)),
-            ))
-        }
+        V2Request::Kit(k) => Ok(Reply::error(
+            IFACE,
+            Some(k.sync().as_str()),
+            ResultCode::AuthFailed,
+            "kit syncs are verified with the kit key: send them with x-sign headers".into(),
+        )
+        .with_reason("kit sync under the basic-interface signature")),
     }
-}
-
-fn log_name(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect()
 }
 
 async fn query<S: Store, B: Backend, C: Clock, R: Random>(

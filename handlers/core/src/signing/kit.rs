@@ -49,6 +49,8 @@ pub struct KitVerified {
     pub timestamp_ms: u64,
     /// `x-nonce`, for the replay cache.
     pub nonce: String,
+    /// The position in the key ring of the key that matched: the answer is signed with it.
+    pub key_index: usize,
 }
 
 /// Signs and verifies kit requests under the kit key ring.
@@ -100,10 +102,9 @@ impl KitVerifier {
         let matched = canonical_json::matches_any_candidate(&self.keys, body, sign, |key, payload| {
             kit_tag(key, payload, timestamp, nonce)
         })?;
-        if matched.is_some() {
-            Ok(KitVerified { timestamp_ms, nonce: nonce.to_owned() })
-        } else {
-            Err(AuthError::BadSignature)
+        match matched {
+            Some(key_index) => Ok(KitVerified { timestamp_ms, nonce: nonce.to_owned(), key_index }),
+            None => Err(AuthError::BadSignature),
         }
     }
 }
