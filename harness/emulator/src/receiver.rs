@@ -21,7 +21,7 @@ use koogallery_core::signing::keys::SecretKey;
 use serde_json::Value;
 use standardwebhooks::Webhook;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Largest event body kept; a longer one is recorded as unreadable.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -98,10 +98,14 @@ impl Receiver {
         let deliveries = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&deliveries);
         let task = tokio::spawn(async move {
+            // Connections live in this set, so stopping the receiver also ends kept-alive ones: a later receiver on
+            // the same address must not have events delivered over an old connection into an old list.
+            let mut connections = JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                while connections.try_join_next().is_some() {}
                 let (kept, verifier) = (Arc::clone(&kept), Arc::clone(&verifier));
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let service = service_fn(move |req| {
                         let (kept, verifier) = (Arc::clone(&kept), Arc::clone(&verifier));
                         async move { Ok::<_, Infallible>(receive(req, &verifier, &kept).await) }
@@ -118,6 +122,14 @@ impl Receiver {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Stops serving and waits until the address and every connection are released, so that another receiver (the
+    /// next run's) can bind the same address at once.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        // Completes once the task's future, which owns the listener and the connections, has been dropped.
+        let _ = (&mut self.task).await;
     }
 
     /// Everything received so far, in arrival order.
@@ -214,6 +226,21 @@ mod tests {
         assert_eq!(summary, [("evt_1", true), ("evt_2", false), ("evt_3", false), ("evt_4", false)]);
         assert_eq!((got[0].kind(), got[0].tenant_id()), ("tenant.created", Some("t-1")));
         assert!(got[2].signature.as_ref().is_err_and(|e| e.contains("missing")), "{:?}", got[2].signature);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_receiver_frees_its_address_and_connections_at_once() {
+        let secret = SecretKey::new(SECRET);
+        let first = Receiver::start(([127, 0, 0, 1], 0).into(), &secret).await.expect("bind");
+        let addr = first.addr();
+        let client = HttpClient::new();
+        // A kept-alive connection to the first receiver, as an endpoint's pooled client holds one.
+        client.send(&format!("http://{addr}"), &event("evt_1", b"{}", SECRET)).await;
+        first.stop().await;
+        let second = Receiver::start(addr, &secret).await.expect("the same address again");
+        client.send(&format!("http://{addr}"), &event("evt_2", b"{}", SECRET)).await;
+        let ids: Vec<String> = second.deliveries().into_iter().map(|d| d.webhook_id).collect();
+        assert_eq!(ids, ["evt_2"], "delivered to the new receiver, not over the old connection");
     }
 
     #[tokio::test]

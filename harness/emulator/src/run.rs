@@ -50,6 +50,7 @@ pub async fn run(opts: EmulateOptions) -> anyhow::Result<Report> {
         requests: log.len(),
         rules: rec.finish(),
     };
+    session.close().await;
     if let Some(path) = &opts.json_out {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("cannot write the JSON report to {}", path.display()))?;

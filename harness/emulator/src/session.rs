@@ -233,6 +233,13 @@ impl Session {
         self.receiver.as_ref()
     }
 
+    /// Ends the session: stops the webhook receiver and waits until its address is free again.
+    pub async fn close(self) {
+        if let Some(receiver) = self.receiver {
+            receiver.stop().await;
+        }
+    }
+
     /// A V2 request for `body`, signed now with a fresh nonce.
     pub fn sign_v2(&self, body: &[u8]) -> Inbound {
         self.marketplace.v2(&self.target.path, body, system_now_ms(), &fresh_nonce())
