@@ -29,8 +29,8 @@
 //!
 //! With [`EmulateOptions::backend_listen`] the emulator also plays the seller's backend: a webhook receiver that
 //! verifies each event's Standard Webhooks signature. Start the endpoint in forward mode against it
-//! (`backend_url = http://<that address>`, the same `backend_secret`) and the `kit.events*` rules check that
-//! repeated kit syncs send exactly one event per effective change.
+//! (`backend_url` and `backend_origin` = `http://<that address>`, the same `backend_secret`) and the `kit.events*`
+//! rules check that repeated kit syncs send exactly one event per effective change.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

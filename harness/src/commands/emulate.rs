@@ -13,8 +13,10 @@ use std::path::PathBuf;
 /// (`KOOGALLERY_KIT_KEY`) and the backend secret (`KOOGALLERY_BACKEND_SECRET`).
 ///
 /// With `--backend-listen` the emulator also plays the seller's backend (a webhook receiver checking each event's
-/// signature): start the endpoint with `SPIN_VARIABLE_BACKEND_URL=http://<ADDR>` and the same backend secret, and
-/// the `kit.events*` rules check that repeated kit syncs send exactly one event per change.
+/// signature): start the endpoint with `SPIN_VARIABLE_BACKEND_URL=http://<ADDR>`,
+/// `SPIN_VARIABLE_BACKEND_ORIGIN=http://<ADDR>` (the components' allowed outbound host) and the same
+/// `SPIN_VARIABLE_BACKEND_SECRET`, and the `kit.events*` rules check that repeated kit syncs send exactly one event
+/// per change.
 #[derive(Debug, Args)]
 pub struct EmulateCommand {
     /// The production URL, e.g. http://127.0.0.1:3000/produce.
