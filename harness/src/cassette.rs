@@ -58,6 +58,10 @@ pub enum Scheme {
     V1,
     /// Joint-operation kit syncs (`x-sign` headers).
     Kit,
+    /// Joint-operation kit syncs, V1 (`authToken` header over the body's top-level fields, HMAC key = kit key +
+    /// the body's `timeStamp`). Written `kit_v1`.
+    #[serde(rename = "kit_v1")]
+    KitV1,
     /// No signature.
     None,
 }
@@ -68,7 +72,7 @@ pub enum Scheme {
 pub struct Auth {
     /// The scheme.
     pub scheme: Scheme,
-    /// The key (basic-interface key for v2/v1, kit key for kit). Not needed for `none`.
+    /// The key (basic-interface key for v2/v1, kit key for kit/kit_v1). Not needed for `none`.
     #[serde(default)]
     pub key: String,
     /// A fixed nonce (v2/kit); fresh per step if absent.
@@ -375,6 +379,12 @@ fn build_request(
                 let signed = mp()?.kit_headers(body.as_bytes(), &now_ms.to_string(), &nonce());
                 headers.extend(signed.into_iter().map(|(k, v)| (k.to_owned(), v)));
             }
+            Scheme::KitV1 => {
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authToken"));
+                let signed = mp()?.kit_v1(&path, body.as_bytes());
+                let token = signed.header("authToken").unwrap_or_default().to_owned();
+                headers.push(("authToken".to_owned(), token));
+            }
             Scheme::None => {}
         }
     }
@@ -576,6 +586,94 @@ mod tests {
         assert_eq!(substitute("id=${new.instanceId}&n=${new.n}", &responses), Ok("id=i-1&n=3".to_owned()));
         assert!(substitute("${new.missing}", &responses).is_err());
         assert!(substitute("${nope}", &responses).is_err());
+    }
+
+    const KIT_KEY: &str = "1234567890abcdef1234567890abcdef";
+    const KIT_V1_BODY: &str = r#"{"instanceId":"i-1","tenantId":"t-1","orgCode":"10000","orgName":"开发部","parentCode":"","flag":1,"testFlag":0,"timeStamp":"20220413093539534"}"#;
+
+    fn kit_v1_step(headers: serde_json::Value) -> (Step, Auth) {
+        let step: Step = serde_json::from_value(serde_json::json!({
+            "name": "org",
+            "request": {"method": "POST", "path": "/produceAPI/singleOrgSync", "headers": headers, "body": KIT_V1_BODY},
+            "expect": {"body_sign": true}
+        }))
+        .expect("step");
+        let auth: Auth = serde_json::from_value(serde_json::json!({"scheme": "kit_v1", "key": KIT_KEY})).expect("auth");
+        (step, auth)
+    }
+
+    fn header_values<'a>(req: &'a http::Request<Bytes>, name: &str) -> Vec<&'a str> {
+        req.headers().get_all(name).iter().map(|v| v.to_str().unwrap_or("<non-utf8>")).collect()
+    }
+
+    #[test]
+    fn kit_v1_is_spelled_with_an_underscore() {
+        let parse = |s: &str| serde_json::from_value::<Scheme>(serde_json::json!(s)).ok();
+        assert_eq!(parse("kit_v1"), Some(Scheme::KitV1));
+        assert_eq!(parse("kitv1"), None);
+        assert_eq!(parse("kit"), Some(Scheme::Kit));
+    }
+
+    /// The token is the kit V1 `authToken` of protocol §4.3 (kit variant): Base64 HMAC-SHA256 with key = kit key +
+    /// body `timeStamp` over the body's top-level fields sorted and joined, numbers as their JSON text, the blank
+    /// `parentCode` included. The expected value was computed independently (Python `hmac`), not by core.
+    #[test]
+    fn kit_v1_sets_one_auth_token_header_over_the_body() {
+        let (step, auth) = kit_v1_step(serde_json::json!({"AuthToken": "stale", "content-type": "application/json"}));
+        let req = build_request(&step, Some(&auth), 1_700_000_000_000, &BTreeMap::new()).expect("request");
+        assert_eq!(header_values(&req, "authtoken"), ["YPv51cY5OQe52dzHD5gnhsyDZb2AVhr34bOKgNbgmtg="]);
+        assert_eq!(header_values(&req, "content-type"), ["application/json"]);
+        assert_eq!(req.body().as_ref(), KIT_V1_BODY.as_bytes(), "the body is sent as written");
+        assert_eq!(req.uri(), "/produceAPI/singleOrgSync");
+        assert!(req.headers().get("x-sign").is_none());
+
+        // The token verifies as the component verifies it, and only under the kit key.
+        let params = koogallery_core::signing::v1::kit_v1_params(KIT_V1_BODY.as_bytes()).expect("object body");
+        let token = header_values(&req, "authtoken")[0];
+        let ring = |k: &str| koogallery_core::signing::keys::KeyRing::parse_list(k).expect("key");
+        let v1 = |k: &str| koogallery_core::signing::v1::V1AuthToken::new(ring(k));
+        assert!(v1(KIT_KEY).verify_params(&params, token).is_ok());
+        assert!(v1("another-key").verify_params(&params, token).is_err());
+
+        // The clock does not enter the token (the body's own `timeStamp` does).
+        let later = build_request(&step, Some(&auth), 1_800_000_000_000, &BTreeMap::new()).expect("request");
+        assert_eq!(header_values(&later, "authtoken"), [token]);
+    }
+
+    #[test]
+    fn kit_v1_token_follows_the_body_after_substitution() {
+        let (mut step, auth) = kit_v1_step(serde_json::json!({}));
+        step.request.body = Some(KIT_V1_BODY.replace("i-1", "${new.instanceId}"));
+        let responses = BTreeMap::from([("new".to_owned(), serde_json::json!({"instanceId": "i-2"}))]);
+        let req = build_request(&step, Some(&auth), 0, &responses).expect("request");
+        let sent = String::from_utf8(req.body().to_vec()).expect("utf-8");
+        assert!(sent.contains(r#""instanceId":"i-2""#));
+        let params = koogallery_core::signing::v1::kit_v1_params(sent.as_bytes()).expect("object body");
+        let ring = koogallery_core::signing::keys::KeyRing::parse_list(KIT_KEY).expect("key");
+        let token = header_values(&req, "authtoken")[0];
+        assert!(koogallery_core::signing::v1::V1AuthToken::new(ring).verify_params(&params, token).is_ok());
+        assert_ne!(token, "YPv51cY5OQe52dzHD5gnhsyDZb2AVhr34bOKgNbgmtg=");
+    }
+
+    #[test]
+    fn kit_v1_body_sign_is_checked_with_the_auth_key() {
+        use koogallery_core::signing::body_sign;
+        let (step, auth) = kit_v1_step(serde_json::json!({}));
+        let body = br#"{"resultCode":"000000","resultMsg":"success"}"#;
+        let respond = |key: &str| {
+            let key = koogallery_core::signing::keys::SecretKey::new(key);
+            http::Response::builder()
+                .header(body_sign::HEADER_NAME, body_sign::header_value(&key, body))
+                .body(Bytes::from_static(body))
+                .expect("response")
+        };
+        assert_eq!(check(&step, Some(&auth), &respond(KIT_KEY), &BTreeMap::new()), Vec::<String>::new());
+        assert_eq!(
+            check(&step, Some(&auth), &respond("the-basic-interface-key"), &BTreeMap::new()),
+            ["Body-Sign does not verify for the key"]
+        );
+        let unsigned = http::Response::new(Bytes::from_static(body));
+        assert_eq!(check(&step, Some(&auth), &unsigned, &BTreeMap::new()), ["Body-Sign header missing"]);
     }
 
     #[test]

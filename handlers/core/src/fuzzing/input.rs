@@ -147,3 +147,16 @@ where
     );
     true
 }
+
+/// The requests of a multi-request input (`produce`, `kit`), split at `\n%%\n`.
+pub(super) fn requests(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(i) = rest.windows(REQUEST_SEPARATOR.len()).position(|w| w == REQUEST_SEPARATOR) {
+        let (head, tail) = rest.split_at(i);
+        out.push(head);
+        rest = tail.get(REQUEST_SEPARATOR.len()..).unwrap_or_default();
+    }
+    out.push(rest);
+    out
+}

@@ -27,11 +27,13 @@
 
 mod crypto;
 mod input;
+mod kit;
 mod produce;
 mod signing;
 mod wire;
 
 pub use crypto::{aes_decrypt, aes_round_trip};
+pub use kit::kit;
 pub use produce::produce;
 pub use signing::{
     apig, body_sign, jwt, kit_signed, kit_verify, usage_sign, v1_signed, v1_verify, v2_signed, v2_verify,

@@ -49,19 +49,6 @@ fn check_answer(handled: &Handled, keys: &KeyRing) -> String {
     code.to_owned()
 }
 
-/// The requests of a `produce` input, split at `\n%%\n`.
-fn requests(data: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while let Some(i) = rest.windows(REQUEST_SEPARATOR.len()).position(|w| w == REQUEST_SEPARATOR) {
-        let (head, tail) = rest.split_at(i);
-        out.push(head);
-        rest = tail.get(REQUEST_SEPARATOR.len()..).unwrap_or_default();
-    }
-    out.push(rest);
-    out
-}
-
 /// The production handler over a sequence of requests sharing one in-memory store, with a clock advancing 1 s per
 /// request from test-vectors §6.1's timestamp.
 ///

@@ -132,3 +132,84 @@ pub async fn is_authorised<S: Store>(
 pub fn client_secret(app: &Application, key: &ClientSecretKey) -> Result<String, RsaSecretError> {
     key.decrypt(&app.client_secret).map(|(secret, _)| secret)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kit::apply::apply;
+    use crate::ports::{MemoryStore, OsRandom};
+    use crate::wire::kit::{KitSync, parse_kit_request};
+
+    fn store_sync(store: &MemoryStore, sync: KitSync, body: serde_json::Value) {
+        let req = parse_kit_request(sync, body.to_string().as_bytes()).expect("valid");
+        let (test, instance_id, tenant_id) = crate::kit::apply::target(&req);
+        let key = tenant_key(test, instance_id, tenant_id);
+        let rec = pollster::block_on(async {
+            atomic::update(store, &OsRandom, &key, |cur: Option<TenantRecord>| {
+                match apply(cur.clone(), &req, false, 1) {
+                    Some(next) => Change::Write(next.clone(), Some(next)),
+                    None => Change::Keep(cur),
+                }
+            })
+            .await
+        })
+        .expect("store");
+        if let Some(rec) = rec {
+            pollster::block_on(index(store, &OsRandom, &rec)).expect("index");
+        }
+    }
+
+    #[test]
+    fn a_tenant_is_found_by_id_or_code_and_users_only_while_authorised() {
+        let store = MemoryStore::new();
+        let common = |extra: serde_json::Value| {
+            let mut v =
+                serde_json::json!({"instanceId":"i","tenantId":"t-9","testFlag":0,"timeStamp":"20220413093539534"});
+            if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+                m.extend(e);
+            }
+            v
+        };
+        let user = |flag: i64| {
+            common(serde_json::json!({"appId":"a","currentSyncTime":"x","flag":flag,
+                "userList":[{"userName":"u","name":"U","orgCode":"o","role":"admin","enable":"true"}]}))
+        };
+        // A user synced before the tenant and the application is not yet authorised.
+        store_sync(&store, KitSync::AuthSync, user(1));
+        assert!(!pollster::block_on(is_authorised(&store, false, "t-9", "a", "u")).expect("store"));
+        store_sync(
+            &store,
+            KitSync::TenantSync,
+            common(
+                serde_json::json!({"orderId":"o","tenantCode":"acme","name":"A","domainName":"acme.example.com/","flag":1}),
+            ),
+        );
+        store_sync(
+            &store,
+            KitSync::ApplicationSync,
+            common(serde_json::json!({"appId":"a","clientId":"c","clientSecret":"ct","flag":1})),
+        );
+        for id in ["t-9", "acme"] {
+            assert!(pollster::block_on(is_authorised(&store, false, id, "a", "u")).expect("store"), "{id}");
+        }
+        let (rec, app) = pollster::block_on(application(&store, false, "acme", "a")).expect("store").expect("found");
+        assert_eq!(
+            (rec.tenant.map(|t| t.domain_url), app.client_id.as_str()),
+            (Some("https://acme.example.com".into()), "c")
+        );
+        assert!(pollster::block_on(tenant(&store, true, "acme")).expect("store").is_empty(), "debug traffic is apart");
+        store_sync(&store, KitSync::AuthSync, user(3));
+        assert!(!pollster::block_on(is_authorised(&store, false, "acme", "a", "u")).expect("store"), "revoked");
+        store_sync(&store, KitSync::AuthSync, user(1));
+        assert!(pollster::block_on(is_authorised(&store, false, "acme", "a", "u")).expect("store"));
+        store_sync(
+            &store,
+            KitSync::TenantSync,
+            common(serde_json::json!({"orderId":"o","tenantCode":"acme","name":"A","domainName":"x","flag":0})),
+        );
+        assert!(
+            pollster::block_on(tenant(&store, false, "acme")).expect("store").is_empty(),
+            "a deleted tenant is not found"
+        );
+    }
+}
