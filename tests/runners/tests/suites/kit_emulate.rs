@@ -2,11 +2,9 @@
 //! Redis: V2 and V1 syncs, kit bodies at the production URL, the refusals, and, with the runner in forward mode
 //! against the emulator's own webhook receiver, exactly one event per effective change.
 //!
-//! The merchant RSA key pair (3072 bits) is generated for the run; no private key is stored in the repository.
+//! The merchant RSA key pair is the test-only one of `tests/fixtures` (the kit cassettes use it too).
 
 use emulator::{EmulateOptions, RULES, Status};
-use koogallery_core::crypto::rsa_secret::SystemRng;
-use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use runners::{RedisServer, Runner, RunnerKind, RunnerOptions, Store};
 
 use super::backend::SECRET;
@@ -15,14 +13,12 @@ use super::{AK, exclusive, runner_kinds};
 /// The kit key (`AK2` of the known-answer vectors): a different key from [`AK`], as in production.
 const KIT_KEY: &str = "71d8a0d7-508d-4017-8563-60f9099eea71";
 
-/// A fresh 3072-bit key pair as PEM: (PKCS#8 private, SubjectPublicKeyInfo public).
+/// The merchant key pair, (PKCS#8 private, SPKI public) PEM: test-only, public in the repository.
 fn key_pair() -> (String, String) {
-    let mut rng = SystemRng::new().unwrap_or_else(|e| panic!("randomness: {e}"));
-    let private = rsa::RsaPrivateKey::new(&mut rng, 3072).unwrap_or_else(|e| panic!("RSA key: {e}"));
-    let private_pem = private.to_pkcs8_pem(LineEnding::LF).unwrap_or_else(|e| panic!("PEM: {e}"));
-    let public_pem =
-        private.to_public_key().to_public_key_pem(LineEnding::LF).unwrap_or_else(|e| panic!("public PEM: {e}"));
-    (private_pem.to_string(), public_pem)
+    (
+        include_str!("../../../fixtures/kit_rsa3072_private.pem").to_owned(),
+        include_str!("../../../fixtures/kit_rsa3072_public.pem").to_owned(),
+    )
 }
 
 /// A loopback port nothing listens on (bound and released; the emulator binds it again).
