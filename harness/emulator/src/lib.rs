@@ -23,8 +23,14 @@
 //! change check, order notification, reordering, release, late retry after release); forged, missing and
 //! wrong-key signatures, stale timestamps both ways, missing timestamp or nonce, replayed nonces; malformed,
 //! non-object, unknown-activity, missing-field, over-long-field and 1 MiB bodies; V1 and the kit syncs when
-//! asked; and, over every answer, HTTP 200, JSON, a valid `Body-Sign` and an answer within 5 s. [`RULES`]
+//! asked (V2 and V1 forms, kit syncs at the production URL itself, forged, stale, basic-key and header-less kit
+//! requests); and, over every answer, HTTP 200, JSON, a valid `Body-Sign` and an answer within 5 s. [`RULES`]
 //! lists every rule.
+//!
+//! With [`EmulateOptions::backend_listen`] the emulator also plays the seller's backend: a webhook receiver that
+//! verifies each event's Standard Webhooks signature. Start the endpoint in forward mode against it
+//! (`backend_url` and `backend_origin` = `http://<that address>`, the same `backend_secret`) and the `kit.events*`
+//! rules check that repeated kit syncs send exactly one event per effective change.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -49,10 +55,13 @@ mod bodies;
 mod client;
 mod html;
 mod kit;
+mod kit_events;
+mod kit_security;
 mod legacy_v1;
 mod lifecycle;
 mod malformed;
 mod options;
+mod receiver;
 mod report;
 mod rules;
 mod run;

@@ -4,9 +4,10 @@
 //! forty failed rules.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use koogallery_core::signing::keys::{KeyError, KeyRing};
+use koogallery_core::signing::keys::{KeyError, KeyRing, SecretKey};
 
 /// Default number of concurrent duplicate `newInstance` calls (rule `new.concurrent`).
 pub const DEFAULT_CONCURRENCY: usize = 20;
@@ -34,6 +35,13 @@ pub struct EmulateOptions {
     /// The merchant's RSA public key (PEM) for the `applicationSync` `clientSecret`. Without it the secret cannot
     /// be encrypted for the endpoint, and `000101` ("cannot decrypt the secret") is accepted as well as `000000`.
     pub kit_rsa_public_key: Option<String>,
+    /// Where to run the emulator's own webhook receiver (`127.0.0.1:8787`), standing in for the seller's backend:
+    /// start the endpoint with `backend_url = http://<this address>` and the same [`Self::backend_secret`]. The
+    /// `kit.events*` rules read the events it receives; they are skipped without it.
+    pub backend_listen: Option<String>,
+    /// The endpoint's `backend_secret`, to verify each event's `webhook-signature` (`whsec_` + Base64 is decoded,
+    /// any other text is the key's bytes, as the endpoint reads it). Required with [`Self::backend_listen`].
+    pub backend_secret: Option<String>,
     /// How many concurrent duplicate `newInstance` calls to fire (at least 2).
     pub concurrency: usize,
     /// The endpoint's timestamp window in milliseconds; stale requests are crafted just outside it (±window+1 s).
@@ -55,6 +63,8 @@ impl Default for EmulateOptions {
             kit_url: None,
             kit_key: None,
             kit_rsa_public_key: None,
+            backend_listen: None,
+            backend_secret: None,
             concurrency: DEFAULT_CONCURRENCY,
             timestamp_window_ms: DEFAULT_WINDOW_MS,
             json_out: None,
@@ -73,6 +83,8 @@ impl fmt::Debug for EmulateOptions {
             .field("kit_url", &self.kit_url)
             .field("kit_key", &self.kit_key.as_ref().map(|_| "[REDACTED]"))
             .field("kit_rsa_public_key", &self.kit_rsa_public_key.as_ref().map(|_| "<pem>"))
+            .field("backend_listen", &self.backend_listen)
+            .field("backend_secret", &self.backend_secret.as_ref().map(|_| "[REDACTED]"))
             .field("concurrency", &self.concurrency)
             .field("timestamp_window_ms", &self.timestamp_window_ms)
             .field("json_out", &self.json_out)
@@ -108,6 +120,12 @@ pub enum OptionsError {
     /// `kit_url` and `kit_key` must be given together.
     #[error("kit_url and kit_key must be given together")]
     KitIncomplete,
+    /// `backend_listen` is not a socket address (`IP:port`).
+    #[error("backend_listen is not an IP:port address")]
+    BadListen,
+    /// `backend_listen` needs `backend_secret` (to verify the events), and the secret may not be blank.
+    #[error("backend_listen needs a non-blank backend_secret")]
+    BackendSecret,
     /// Fewer than two concurrent calls cannot show convergence.
     #[error("concurrency must be at least 2")]
     Concurrency,
@@ -147,6 +165,13 @@ impl Target {
         let base = self.path.trim_end_matches('/');
         if base.ends_with("/produceAPI/v2") { format!("{base}/{sync}") } else { format!("{base}/produceAPI/v2/{sync}") }
     }
+
+    /// The path of a kit V1 sync under this production address (`…/produceAPI/<name>`).
+    pub(crate) fn kit_v1_path(&self, sync: &str) -> String {
+        let base = self.path.trim_end_matches('/');
+        let base = base.strip_suffix("/v2").filter(|b| b.ends_with("/produceAPI")).unwrap_or(base);
+        if base.ends_with("/produceAPI") { format!("{base}/{sync}") } else { format!("{base}/produceAPI/{sync}") }
+    }
 }
 
 /// Options after validation.
@@ -155,6 +180,8 @@ pub(crate) struct Checked {
     pub target: Target,
     pub keys: KeyRing,
     pub kit: Option<(Target, KeyRing)>,
+    /// Where the webhook receiver listens, and the secret events are verified with.
+    pub backend: Option<(SocketAddr, SecretKey)>,
 }
 
 impl EmulateOptions {
@@ -171,10 +198,20 @@ impl EmulateOptions {
             }
             _ => return Err(OptionsError::KitIncomplete),
         };
+        let backend = match &self.backend_listen {
+            None => None,
+            Some(listen) => {
+                let addr: SocketAddr = listen.trim().parse().map_err(|_| OptionsError::BadListen)?;
+                match self.backend_secret.as_deref().filter(|s| !s.trim().is_empty()) {
+                    Some(secret) => Some((addr, SecretKey::new(secret))),
+                    None => return Err(OptionsError::BackendSecret),
+                }
+            }
+        };
         if self.concurrency < 2 {
             return Err(OptionsError::Concurrency);
         }
-        Ok(Checked { target, keys, kit })
+        Ok(Checked { target, keys, kit, backend })
     }
 }
 
@@ -223,10 +260,39 @@ mod tests {
     }
 
     #[test]
+    fn kit_v1_paths_follow_the_production_address() {
+        let t = Target { origin: "http://a".into(), path: "/produce".into() };
+        assert_eq!(t.kit_v1_path("tenantSync"), "/produce/produceAPI/tenantSync");
+        let t = Target { origin: "http://a".into(), path: "/".into() };
+        assert_eq!(t.kit_v1_path("authSync"), "/produceAPI/authSync");
+        let t = Target { origin: "http://a".into(), path: "/x/produceAPI/v2/".into() };
+        assert_eq!(t.kit_v1_path("allOrgSync"), "/x/produceAPI/allOrgSync");
+        let t = Target { origin: "http://a".into(), path: "/x/produceAPI".into() };
+        assert_eq!(t.kit_v1_path("allOrgSync"), "/x/produceAPI/allOrgSync");
+    }
+
+    #[test]
+    fn the_receiver_needs_an_address_and_a_secret() {
+        let listen = |addr: &str, secret: Option<&str>| EmulateOptions {
+            backend_listen: Some(addr.into()),
+            backend_secret: secret.map(str::to_owned),
+            ..opts("http://a/p")
+        };
+        let ok = listen("127.0.0.1:8787", Some("whsec_x")).check().map(|c| c.backend.map(|(a, _)| a.port()));
+        assert_eq!(ok.ok().flatten(), Some(8787));
+        assert_eq!(listen("localhost:8787", Some("s")).check().err(), Some(OptionsError::BadListen));
+        assert_eq!(listen("127.0.0.1:8787", None).check().err(), Some(OptionsError::BackendSecret));
+        assert_eq!(listen("127.0.0.1:8787", Some(" ")).check().err(), Some(OptionsError::BackendSecret));
+        let secret_only = EmulateOptions { backend_secret: Some("s".into()), ..opts("http://a/p") };
+        assert!(secret_only.check().is_ok_and(|c| c.backend.is_none()), "an unused secret (from the env) is fine");
+    }
+
+    #[test]
     fn debug_redacts_keys() {
         let o = EmulateOptions { kit_key: Some("kit-secret".into()), ..opts("http://a/p") };
-        let o = EmulateOptions { key: "basic-secret".into(), ..o };
+        let o = EmulateOptions { key: "basic-secret".into(), backend_secret: Some("hook-secret".into()), ..o };
         let s = format!("{o:?}");
         assert!(!s.contains("basic-secret") && !s.contains("kit-secret") && s.contains("[REDACTED]"));
+        assert!(!s.contains("hook-secret"));
     }
 }

@@ -91,6 +91,42 @@ pub const RULES: &[RuleDef] = &[
     rule("kit.authSync", "kit authSync (x-sign) answers 000000, and 000000 again when repeated"),
     rule("kit.singleOrgSync", "kit singleOrgSync (x-sign) answers 000000, and 000000 again when repeated"),
     rule("kit.allOrgSync", "kit allOrgSync (x-sign) answers 000000, and 000000 again when repeated"),
+    rule(
+        "kit.v1.tenantSync",
+        "kit V1 tenantSync (authToken header) answers 000000 with a Body-Sign under the kit key, also when repeated",
+    ),
+    rule(
+        "kit.v1.applicationSync",
+        "kit V1 applicationSync (authToken header) answers 000000 with a Body-Sign under the kit key, also when repeated",
+    ),
+    rule(
+        "kit.v1.authSync",
+        "kit V1 authSync (userList as a string, extension object) answers 000000 with a Body-Sign under the kit key",
+    ),
+    rule(
+        "kit.v1.singleOrgSync",
+        "kit V1 singleOrgSync (authToken header) answers 000000 with a Body-Sign under the kit key, also when repeated",
+    ),
+    rule(
+        "kit.v1.allOrgSync",
+        "kit V1 allOrgSync (orgInfo as a string, name for orgName) answers 000000 with a Body-Sign under the kit key",
+    ),
+    rule(
+        "kit.production_url",
+        "a kit tenantSync with x-sign headers posted to the production URL itself answers 000000 (kit Body-Sign)",
+    ),
+    rule("kit.forged", "a kit sync whose x-sign was made with another key or for another body answers 000001"),
+    rule("kit.stale", "a kit sync whose x-timestamp is 10 minutes old or ahead answers 000002"),
+    rule(
+        "kit.basic_key",
+        "a kit sync signed with the basic-interface key (x-sign, or a V2 query signature) answers 000001",
+    ),
+    rule("kit.missing_headers", "a kit sync without x-nonce, x-timestamp or x-sign answers 000002"),
+    rule(
+        "kit.events",
+        "forward mode: tenant add, add, modify, delete, delete and user add, add, revoke send exactly one event per change",
+    ),
+    rule("kit.events.replace", "forward mode: the same allOrgSync twice sends exactly one org.tree_replaced"),
     rule("answer.http200", "every answer is HTTP 200 (413 allowed for the oversize body)"),
     rule("answer.json", "every answer is a JSON object with a six-digit resultCode"),
     rule("answer.body_sign", "every answer carries a Body-Sign valid for the key, errors included"),

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use crate::options::EmulateOptions;
+use crate::receiver::Receiver;
 use crate::report::Report;
 use crate::rules::Recorder;
 use crate::session::Session;
@@ -17,13 +18,22 @@ use crate::{answers, kit, legacy_v1, lifecycle, malformed, security};
 /// An endpoint's wrong answers are findings in the report, never errors: check [`Report::passed`] for the verdict.
 ///
 /// # Errors
-/// Invalid options (the URL, a key list, `concurrency` below 2, half a kit configuration), or a report file that
-/// cannot be written (the error names the file).
+/// Invalid options (the URL, a key list, `concurrency` below 2, half a kit configuration, `backend_listen`
+/// without a secret), a webhook receiver address that cannot be bound, or a report file that cannot be written
+/// (the error names the address or file).
 pub async fn run(opts: EmulateOptions) -> anyhow::Result<Report> {
     let checked = opts.check().context("invalid emulate options")?;
+    let receiver = match &checked.backend {
+        Some((addr, secret)) => Some(
+            Receiver::start(*addr, secret)
+                .await
+                .with_context(|| format!("cannot start the webhook receiver on {addr} (backend_listen)"))?,
+        ),
+        None => None,
+    };
     let started_ms = system_now_ms();
     let clock = Instant::now();
-    let session = Session::new(&opts, checked);
+    let session = Session::new(&opts, checked, receiver);
     let mut rec = Recorder::new(opts.progress);
     lifecycle::run(&session, &mut rec).await;
     security::run(&session, &mut rec).await;
@@ -40,6 +50,7 @@ pub async fn run(opts: EmulateOptions) -> anyhow::Result<Report> {
         requests: log.len(),
         rules: rec.finish(),
     };
+    session.close().await;
     if let Some(path) = &opts.json_out {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("cannot write the JSON report to {}", path.display()))?;

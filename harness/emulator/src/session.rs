@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::client::{HttpClient, Raw, TIMEOUT};
 use crate::options::{Checked, EmulateOptions, Target};
+use crate::receiver::Receiver;
 
 /// An answer, parsed as far as it parses.
 pub(crate) struct Answer {
@@ -113,6 +114,18 @@ pub(crate) fn expect(answer: &Answer, code: &str) -> Result<(), Finding> {
     }
 }
 
+/// Checks that `answer` carries a `Body-Sign` valid under one of `keys` (the kit key for kit answers).
+pub(crate) fn expect_body_sign(answer: &Answer, keys: &KeyRing, which: &str) -> Result<(), Finding> {
+    let Ok(reply) = &answer.raw.reply else {
+        return Err(Finding::at(answer, format!("no answer to check Body-Sign on: {}", answer.describe())));
+    };
+    match reply.header(body_sign::HEADER_NAME) {
+        None => Err(Finding::at(answer, format!("{} without a Body-Sign header", answer.describe()))),
+        Some(h) => body_sign::verify(h, &reply.body, keys)
+            .map_err(|e| Finding::at(answer, format!("Body-Sign does not verify under the {which}: {e}"))),
+    }
+}
+
 /// Checks `000002` and that `resultMsg` names `field`.
 pub(crate) fn expect_invalid_naming(answer: &Answer, field: &str) -> Result<(), Finding> {
     expect(answer, "000002")?;
@@ -162,12 +175,13 @@ pub(crate) struct Session {
     pub window_ms: u64,
     pub concurrency: usize,
     pub kit_rsa_public_key: Option<String>,
+    receiver: Option<Receiver>,
     log: Mutex<Vec<Logged>>,
 }
 
 impl Session {
-    /// A session for validated options.
-    pub fn new(opts: &EmulateOptions, checked: Checked) -> Self {
+    /// A session for validated options, with the webhook receiver when one runs.
+    pub fn new(opts: &EmulateOptions, checked: Checked, receiver: Option<Receiver>) -> Self {
         let tag: String = fresh_nonce().chars().take(4).collect();
         Self {
             client: HttpClient::new(),
@@ -179,6 +193,7 @@ impl Session {
             window_ms: opts.timestamp_window_ms,
             concurrency: opts.concurrency,
             kit_rsa_public_key: opts.kit_rsa_public_key.clone(),
+            receiver,
             log: Mutex::new(Vec::new()),
         }
     }
@@ -196,6 +211,33 @@ impl Session {
     /// Whether kit syncs are configured.
     pub fn kit_configured(&self) -> bool {
         self.kit.is_some()
+    }
+
+    /// The production URL.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The marketplace signing with the basic-interface key.
+    pub fn marketplace(&self) -> &Marketplace {
+        &self.marketplace
+    }
+
+    /// The kit production address and the marketplace signing with the kit key, when kit syncs are configured.
+    pub fn kit_side(&self) -> Option<(&Target, &Marketplace)> {
+        self.kit.as_ref().map(|(t, m)| (t, m))
+    }
+
+    /// The webhook receiver, when one runs.
+    pub fn receiver(&self) -> Option<&Receiver> {
+        self.receiver.as_ref()
+    }
+
+    /// Ends the session: stops the webhook receiver and waits until its address is free again.
+    pub async fn close(self) {
+        if let Some(receiver) = self.receiver {
+            receiver.stop().await;
+        }
     }
 
     /// A V2 request for `body`, signed now with a fresh nonce.
@@ -252,6 +294,13 @@ impl Session {
         }
         let raw = self.client.send(&target.origin, &req).await;
         Some(Answer::new(label, raw))
+    }
+
+    /// Sends a prepared request to `origin` without logging it for the `answer.*` rules (kit answers are signed
+    /// with the kit key and judged by the kit rules).
+    pub async fn send_unlogged(&self, origin: &str, req: Inbound, label: String) -> Answer {
+        let raw = self.client.send(origin, &req).await;
+        Answer::new(label, raw)
     }
 
     /// Every production-URL answer so far.

@@ -93,3 +93,44 @@ fn assert_fails_none(failed: &[String], report: &emulator::Report) {
     assert!(failed.is_empty(), "{}", report.table());
     assert!(report.passed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kit_endpoint_that_skips_verification_is_reported() {
+    let (failed, report) = failures(Defect::KitSkipsVerification).await;
+    assert_fails(&failed, &report, &["kit.forged", "kit.stale", "kit.basic_key", "kit.missing_headers"]);
+    let forged = report.rule("kit.forged").expect("rule");
+    assert_eq!(forged.detail, "expected 000001, got HTTP 200 resultCode 000000 (\"success\")");
+    let path = "/produce/produceAPI/v2/tenantSync";
+    assert_eq!(forged.request, Some(format!("POST {path} activity=tenantSync (x-sign under another key)")));
+    let missing = report.rule("kit.missing_headers").expect("rule");
+    assert_eq!(missing.request, Some(format!("POST {path} activity=tenantSync (no x-nonce)")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_for_a_change_that_changed_nothing_is_reported() {
+    let (failed, report) = failures(Defect::KitEventOnEveryCall).await;
+    assert_fails(&failed, &report, &["kit.events", "kit.events.replace"]);
+    let events = report.rule("kit.events").expect("rule");
+    assert!(
+        events.detail.ends_with(
+            "received (in order): tenant.created, tenant.updated, tenant.updated, tenant.deleted, tenant.deleted, \
+             user.created, user.updated, user.revoked"
+        ),
+        "{}",
+        events.detail
+    );
+    let replace = report.rule("kit.events.replace").expect("rule");
+    assert!(
+        replace.detail.ends_with("received (in order): org.tree_replaced, org.tree_replaced"),
+        "{}",
+        replace.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrongly_signed_events_are_reported() {
+    let (failed, report) = failures(Defect::KitBadWebhookSignature).await;
+    assert_fails(&failed, &report, &["kit.events", "kit.events.replace"]);
+    let events = report.rule("kit.events").expect("rule");
+    assert!(events.detail.contains("failed its webhook-signature check: signature invalid"), "{}", events.detail);
+}

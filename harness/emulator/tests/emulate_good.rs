@@ -58,6 +58,7 @@ async fn unconfigured_v1_and_kit_are_skipped_not_passed() {
         kit_url: None,
         kit_key: None,
         kit_rsa_public_key: None,
+        backend_listen: None,
         concurrency: 4,
         ..options(&server)
     };
@@ -67,6 +68,31 @@ async fn unconfigured_v1_and_kit_are_skipped_not_passed() {
         RULES.iter().map(|r| r.id).filter(|id| id.starts_with("v1.") || id.starts_with("kit.")).collect();
     assert_eq!(skipped, expected);
     assert!(report.passed(), "{}", report.table());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kit_events_are_skipped_without_a_receiver_and_fail_without_events() {
+    let server = start(Defect::None).await;
+    let opts = emulator::EmulateOptions { v1: false, backend_listen: None, concurrency: 2, ..options(&server) };
+    let report = emulator::run(opts).await.expect("run");
+    let skipped: Vec<&str> = report.rules.iter().filter(|r| r.status == Status::Skip).map(|r| r.id.as_str()).collect();
+    assert!(skipped.ends_with(&["kit.events", "kit.events.replace"]), "{skipped:?}");
+    let events = report.rule("kit.events").expect("rule");
+    assert!(events.detail.contains("--backend-listen"), "{}", events.detail);
+
+    // A receiver the endpoint does not send to: nothing arrives, and the report says where to look.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let opts = emulator::EmulateOptions {
+        v1: false,
+        backend_listen: Some(format!("127.0.0.1:{port}")),
+        concurrency: 2,
+        ..options(&server)
+    };
+    let report = emulator::run(opts).await.expect("run");
+    assert_eq!(report.failed_ids(), ["kit.events", "kit.events.replace"], "{}", report.table());
+    let events = report.rule("kit.events").expect("rule");
+    assert!(events.detail.contains("received (in order): none"), "{}", events.detail);
+    assert!(events.detail.contains(&format!("backend_url http://127.0.0.1:{port}")), "{}", events.detail);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +113,26 @@ async fn bad_options_are_an_error_not_a_report() {
     assert!(format!("{e:#}").contains("http://"), "{e:#}");
     let no_key = emulator::EmulateOptions { url: "http://127.0.0.1:9/p".into(), ..Default::default() };
     assert!(emulator::run(no_key).await.is_err());
+    let no_secret = emulator::EmulateOptions {
+        url: "http://127.0.0.1:9/p".into(),
+        key: "k".into(),
+        backend_listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let e = emulator::run(no_secret).await.expect_err("a receiver needs the secret");
+    assert!(format!("{e:#}").contains("backend_secret"), "{e:#}");
+    // An address already in use is an error naming it, before any request is sent.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let busy = emulator::EmulateOptions {
+        url: "http://127.0.0.1:9/p".into(),
+        key: "k".into(),
+        backend_listen: Some(addr.to_string()),
+        backend_secret: Some("s".into()),
+        ..Default::default()
+    };
+    let e = emulator::run(busy).await.expect_err("address in use");
+    assert!(format!("{e:#}").contains(&addr.to_string()), "{e:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

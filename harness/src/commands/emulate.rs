@@ -9,7 +9,14 @@ use std::path::PathBuf;
 /// retries with fresh businessIds, concurrent duplicates, forged and stale signatures, malformed and oversize bodies,
 /// V1 and kit syncs; then print one line per rule. Exits 1 if any rule fails.
 ///
-/// The key is read from `--key` or, better (it stays out of shell history), `KOOGALLERY_KEY`.
+/// The key is read from `--key` or, better (it stays out of shell history), `KOOGALLERY_KEY`; likewise the kit key
+/// (`KOOGALLERY_KIT_KEY`) and the backend secret (`KOOGALLERY_BACKEND_SECRET`).
+///
+/// With `--backend-listen` the emulator also plays the seller's backend (a webhook receiver checking each event's
+/// signature): start the endpoint with `SPIN_VARIABLE_BACKEND_URL=http://<ADDR>`,
+/// `SPIN_VARIABLE_BACKEND_ORIGIN=http://<ADDR>` (the components' allowed outbound host) and the same
+/// `SPIN_VARIABLE_BACKEND_SECRET`, and the `kit.events*` rules check that repeated kit syncs send exactly one event
+/// per change.
 #[derive(Debug, Args)]
 pub struct EmulateCommand {
     /// The production URL, e.g. http://127.0.0.1:3000/produce.
@@ -29,6 +36,13 @@ pub struct EmulateCommand {
     /// A PEM file with the merchant's RSA public key, to encrypt `applicationSync` secrets.
     #[arg(long)]
     pub kit_rsa_public_key: Option<PathBuf>,
+    /// Run a webhook receiver on this address (e.g. 127.0.0.1:8787) for the kit.events rules; they are skipped
+    /// without it.
+    #[arg(long, value_name = "ADDR")]
+    pub backend_listen: Option<String>,
+    /// The endpoint's backend_secret, to verify the events' webhook-signature (needed with --backend-listen).
+    #[arg(long, env = "KOOGALLERY_BACKEND_SECRET", hide_env_values = true)]
+    pub backend_secret: Option<String>,
     /// Concurrent duplicates sent at once.
     #[arg(long, default_value_t = emulator::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
@@ -63,6 +77,8 @@ impl EmulateCommand {
             kit_url: self.kit_url,
             kit_key: self.kit_key,
             kit_rsa_public_key,
+            backend_listen: self.backend_listen,
+            backend_secret: self.backend_secret,
             concurrency: self.concurrency,
             timestamp_window_ms: self.timestamp_window_ms,
             json_out: self.json,

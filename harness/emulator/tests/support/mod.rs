@@ -1,9 +1,12 @@
 //! An in-process production endpoint for the emulator to test: hyper on 127.0.0.1:0 around
-//! `koogallery_core::produce::handle` (memory store, no backend, the system clock), plus a kit endpoint that
-//! verifies `x-sign`, validates the body and decrypts the `applicationSync` secret. A [`Defect`] turns it into
-//! one of the broken fixtures the emulator must catch.
+//! `koogallery_core::produce::handle` (memory store, no backend, the system clock), plus a kit endpoint
+//! (`kit.rs`) that verifies `x-sign` or the V1 `authToken`, validates the body, decrypts the `applicationSync`
+//! secret and sends forward-mode events to the emulator's webhook receiver. A [`Defect`] turns it into one of the
+//! broken fixtures the emulator must catch.
 
 #![allow(dead_code)] // each test binary uses a subset
+
+mod kit;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,21 +16,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use koogallery_core::crypto::rsa_secret::decrypt_client_secret;
 use koogallery_core::http::{Inbound, Outbound};
 use koogallery_core::marketplace::{Marketplace, fresh_nonce};
 use koogallery_core::ports::MemoryStore;
-use koogallery_core::ports::{NoBackend, OsRandom, SystemClock, system_now_ms};
+use koogallery_core::ports::{NoBackend, OsRandom, SystemClock};
 use koogallery_core::produce::{Ctx, ProduceConfig, handle};
 use koogallery_core::signing::body_sign;
 use koogallery_core::signing::canonical_json::sorted_compact;
 use koogallery_core::signing::keys::{KeyRing, SecretKey};
-use koogallery_core::signing::kit::{KitAuth, KitVerifier};
 use koogallery_core::signing::v2::V2Verifier;
 use koogallery_core::signing::window::TimestampWindow;
-use koogallery_core::wire::json_out::to_ascii_json;
-use koogallery_core::wire::kit::{KitGeneration, KitResponse, KitSync, parse_kit_request};
-use koogallery_core::wire::result_code::ResultCode;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -61,12 +59,22 @@ pub enum Defect {
     SlowProvisioning,
     /// Never answers a body larger than 64 KiB.
     HangsOnOversize,
+    /// Answers kit `x-sign` requests without checking `x-sign`, `x-timestamp` or `x-nonce`.
+    KitSkipsVerification,
+    /// Sends an event for every kit add, revoke, delete and full sync, changed or not.
+    KitEventOnEveryCall,
+    /// Signs its events with a secret other than the backend secret.
+    KitBadWebhookSignature,
 }
+
+pub use kit::BACKEND_SECRET;
 
 /// A running endpoint; stops when dropped.
 pub struct Server {
     /// Production URL, e.g. `http://127.0.0.1:40123/produce`.
     pub url: String,
+    /// Where its events go: the address the emulator's webhook receiver is to listen on.
+    pub backend_listen: String,
     task: JoinHandle<()>,
 }
 
@@ -82,6 +90,7 @@ struct State {
     defect: Defect,
     /// `queryInstance` calls seen per instance list (for [`Defect::SlowProvisioning`]).
     queries: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    kit: kit::KitSide,
 }
 
 /// Starts an endpoint with `defect` on an ephemeral port.
@@ -89,11 +98,14 @@ pub async fn start(defect: Defect) -> Server {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     let keys = KeyRing::parse_list(KEY).expect("key");
+    // A free port for the emulator's receiver: bound here, released, and bound again by the emulator.
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port");
     let state = Arc::new(State {
         cfg: ProduceConfig::new(keys),
         store: Arc::new(MemoryStore::new()),
         defect,
         queries: Default::default(),
+        kit: kit::KitSide::new(defect, format!("http://{backend}/events")),
     });
     let task = tokio::spawn(async move {
         loop {
@@ -106,7 +118,7 @@ pub async fn start(defect: Defect) -> Server {
             });
         }
     });
-    Server { url: format!("http://{addr}/produce"), task }
+    Server { url: format!("http://{addr}/produce"), backend_listen: backend.to_string(), task }
 }
 
 async fn serve(
@@ -126,9 +138,9 @@ async fn serve(
             .collect(),
         body,
     };
-    let out = match KitSync::from_path(&inbound.path) {
-        Some((sync, KitGeneration::V2)) => kit(sync, &inbound),
-        _ => produce(&state, inbound).await,
+    let out = match kit::KitSide::route(&inbound) {
+        Some(route) => state.kit.handle(route, &inbound).await,
+        None => produce(&state, inbound).await,
     };
     let mut response = hyper::Response::builder().status(out.status);
     for (k, v) in &out.headers {
@@ -232,41 +244,8 @@ fn fresh_order_line(keys: &KeyRing, inbound: Inbound) -> Inbound {
     Marketplace::new(keys.clone()).v2(&inbound.path, &bytes, ts, &nonce)
 }
 
-/// A conforming kit endpoint: verify `x-sign`, validate, decrypt the application secret, answer signed.
-fn kit(sync: KitSync, inbound: &Inbound) -> Outbound {
-    let keys = KeyRing::parse_list(KIT_KEY).expect("kit key");
-    let auth = KitAuth {
-        sign: inbound.header("x-sign"),
-        timestamp: inbound.header("x-timestamp"),
-        nonce: inbound.header("x-nonce"),
-    };
-    let code =
-        match KitVerifier::new(keys.clone(), TimestampWindow::default()).verify(auth, &inbound.body, system_now_ms()) {
-            Err(e) if e.is_authentication_failure() => ResultCode::AuthFailed,
-            Err(_) => ResultCode::InvalidParameter,
-            Ok(_) => match parse_kit_request(sync, &inbound.body) {
-                Err(_) => ResultCode::InvalidParameter,
-                Ok(koogallery_core::wire::kit::KitRequest::ApplicationSync(app)) => {
-                    match decrypt_client_secret(RSA_PRIVATE, &app.client_secret) {
-                        Ok(_) => ResultCode::Success,
-                        Err(_) => ResultCode::AppSecretInvalid,
-                    }
-                }
-                Ok(_) => ResultCode::Success,
-            },
-        };
-    let body = to_ascii_json(&KitResponse::new(code));
-    Outbound {
-        status: 200,
-        headers: vec![
-            ("content-type".into(), "application/json;charset=UTF-8".into()),
-            ("body-sign".into(), body_sign::header_value(keys.signing_key(), &body)),
-        ],
-        body,
-    }
-}
-
-/// Emulator options for `server`: V1 on, kit syncs on (same server, kit key, RSA public key), quiet.
+/// Emulator options for `server`: V1 on, kit syncs on (same server, kit key, RSA public key), the webhook
+/// receiver where the server sends its events, quiet.
 pub fn options(server: &Server) -> emulator::EmulateOptions {
     emulator::EmulateOptions {
         url: server.url.clone(),
@@ -275,6 +254,8 @@ pub fn options(server: &Server) -> emulator::EmulateOptions {
         kit_url: Some(server.url.clone()),
         kit_key: Some(KIT_KEY.into()),
         kit_rsa_public_key: Some(RSA_PUBLIC.into()),
+        backend_listen: Some(server.backend_listen.clone()),
+        backend_secret: Some(BACKEND_SECRET.into()),
         progress: false,
         ..Default::default()
     }

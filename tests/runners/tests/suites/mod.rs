@@ -3,6 +3,7 @@
 mod backend;
 mod cassettes;
 mod emulate;
+mod kit_emulate;
 mod nodes;
 mod portable;
 mod races;
