@@ -17,7 +17,7 @@ use std::path::PathBuf;
 /// `SPIN_VARIABLE_BACKEND_ORIGIN=http://<ADDR>` (the components' allowed outbound host) and the same
 /// `SPIN_VARIABLE_BACKEND_SECRET`, and the `kit.events*` rules check that repeated kit syncs send exactly one event
 /// per change.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct EmulateCommand {
     /// The production URL, e.g. http://127.0.0.1:3000/produce.
     pub url: String,
@@ -58,6 +58,23 @@ pub struct EmulateCommand {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl std::fmt::Debug for EmulateCommand {
+    // The keys and the backend secret never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("EmulateCommand")
+            .field("url", &self.url)
+            .field("key", &"[REDACTED]")
+            .field("v1", &self.v1)
+            .field("kit_url", &self.kit_url)
+            .field("kit_key", &redacted(&self.kit_key))
+            .field("kit_rsa_public_key", &self.kit_rsa_public_key)
+            .field("backend_listen", &self.backend_listen)
+            .field("backend_secret", &redacted(&self.backend_secret))
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmulateCommand {

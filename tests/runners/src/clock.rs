@@ -1,6 +1,6 @@
 //! A wall clock pinned for an unmodified runner process, through libfaketime.
 //!
-//! The runner is started with `LD_PRELOAD=libfaketime.so.1` and `FAKETIME_TIMESTAMP_FILE` pointing at a file
+//! The runner is started with `LD_PRELOAD=libfaketimeMT.so.1` and `FAKETIME_TIMESTAMP_FILE` pointing at a file
 //! this type writes; with `FAKETIME_NO_CACHE=1` every `clock_gettime(CLOCK_REALTIME)` in the process (the
 //! guest's `wasi:clocks/wall-clock`, the `Date` header) reads the file again, so the test moves the clock between
 //! requests. The monotonic clock stays real (`DONT_FAKE_MONOTONIC=1`): timers and timeouts behave normally.
@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use koogallery_core::marketplace::v1_time_stamp;
 
-/// Finds `libfaketime.so.1`: `FAKETIME_LIB` if set (it must exist), else Debian's `faketime` package location,
+/// Finds `libfaketimeMT.so.1`, the synchronised build: the plain `libfaketime.so.1` parses the time file into one
+/// static buffer without a lock, so two of a runner's threads reading the clock at once can tear it and one of them
+/// gets the real time (libfaketime PR #547; seen here as a rare spurious "timestamp too old" on `spin up`).
+/// `FAKETIME_LIB` if set (it must exist), else Debian's `faketime` package location,
 /// `/usr/lib/<multiarch>/faketime/` or `/usr/lib/faketime/`.
 fn find_library() -> anyhow::Result<PathBuf> {
     const INSTALL: &str = "apt-get install -y faketime, or set FAKETIME_LIB";
@@ -20,7 +23,7 @@ fn find_library() -> anyhow::Result<PathBuf> {
     let multiarch = std::fs::read_dir("/usr/lib").into_iter().flatten().flatten().map(|e| e.path());
     std::iter::once(PathBuf::from("/usr/lib"))
         .chain(multiarch)
-        .map(|dir| dir.join("faketime/libfaketime.so.1"))
+        .map(|dir| dir.join("faketime/libfaketimeMT.so.1"))
         .find(|p| p.is_file())
         .ok_or_else(|| anyhow::anyhow!("libfaketime is needed to pin a runner's clock: {INSTALL}"))
 }

@@ -28,21 +28,11 @@ async fn replay_all(kind: RunnerKind, store: &Store, redis: Option<&RedisServer>
     for interface in ["produce", "kit"] {
         let dir = workspace_root().join("tests/cassettes").join(interface);
         let cassettes = cassette::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-        for c in cassettes.iter().filter(|c| interface == "produce" || on_runners(c)) {
+        for c in &cassettes {
             runs.push(replay_one(kind, store, redis, c).await);
         }
     }
     runs
-}
-
-/// The kit cassettes replayed on real runners: the ones whose state the differential compares (documented examples,
-/// idempotency, production-URL dispatch, key rotation). The stateless ones (signature vectors, shapes, refusals,
-/// configuration) run through Wasm in-process and with `harness replay` only: once, in about 700 pinned-clock steps
-/// on `spin up`, a request was refused as "too old" — Spin saw a time other than the pinned one (libfaketime re-reads
-/// its time file on every call; the cause is not pinned down), so fewer such steps keep CI from flaking.
-fn on_runners(c: &Cassette) -> bool {
-    let name = c.file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    ["01-", "03-", "05-", "06-"].iter().any(|p| name.starts_with(p))
 }
 
 async fn replay_one(kind: RunnerKind, store: &Store, redis: Option<&RedisServer>, c: &Cassette) -> Run {

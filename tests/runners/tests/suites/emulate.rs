@@ -1,4 +1,4 @@
-//! `harness emulate` (every rule; V1 included, kit rules skip until kit components exist) against each runner on
+//! `harness emulate` (every rule; V1 included; the kit rules run in `kit_emulate.rs`) against each runner on
 //! its default store and on Redis, on the real clock.
 
 use emulator::{EmulateOptions, Status};
