@@ -237,12 +237,19 @@ async fn serve_verified<S: Store, B: Backend, C: Clock, R: Random>(
         Err(e) => return Reply::error(iface, name, ResultCode::InvalidParameter, e.to_string()),
     };
     let instance = request.instance_id().to_owned();
+    let v1 = generation == KitGeneration::V1;
     if let Some(key) = &replay_key {
-        match replay::remember(ctx.store, key).await {
+        // V2: a replayed nonce is refused, remembered atomically now. V1 has no nonce: the marketplace may repeat a
+        // call with the same token; one that was applied already is acknowledged without being applied again, and
+        // the token is remembered only once the sync is stored (below), so a call that failed can be retried.
+        let fresh = if v1 {
+            replay::seen(ctx.store, key).await.map(|seen| !seen)
+        } else {
+            replay::remember(ctx.store, key).await
+        };
+        match fresh {
             Ok(true) => {}
-            // V2: a replayed nonce is refused. V1 has no nonce: the marketplace may repeat a call with the same
-            // token, which was applied already and is acknowledged without being applied again.
-            Ok(false) if generation == KitGeneration::V2 => {
+            Ok(false) if !v1 => {
                 return Reply::error(iface, name, ResultCode::AuthFailed, "nonce has been used before".into())
                     .with_reason("replayed nonce");
             }
@@ -270,10 +277,16 @@ async fn serve_verified<S: Store, B: Backend, C: Clock, R: Random>(
             .with_instance(&instance);
         }
     }
-    match store_sync(&request, cfg, ctx, run).await {
-        Ok(()) => Reply::code(iface, sync.as_str(), ResultCode::Success).with_instance(&instance),
-        Err(e) => internal(iface, sync, &e),
+    if let Err(e) = store_sync(&request, cfg, ctx, run).await {
+        return internal(iface, sync, &e);
     }
+    if v1
+        && let Some(key) = &replay_key
+        && let Err(e) = replay::remember(ctx.store, key).await
+    {
+        return internal(iface, sync, &e);
+    }
+    Reply::code(iface, sync.as_str(), ResultCode::Success).with_instance(&instance)
 }
 
 /// A refusal before the sync was known to be genuine.
@@ -341,7 +354,8 @@ fn verify_v1(req: &Inbound, cfg: &KitConfig, now: u64) -> Result<(usize, String)
     {
         return Err(stale("outside the accepted window"));
     }
-    Ok((key_index, replay::v1_request_key(token, ts)))
+    // A token whose `+` became a space still verifies (form decoding), so both spellings share one replay key.
+    Ok((key_index, replay::v1_request_key(&token.replace(' ', "+"), ts)))
 }
 
 fn internal(iface: &'static str, sync: KitSync, e: &StoreError) -> Reply {
@@ -374,6 +388,8 @@ async fn store_sync<S: Store, B: Backend, C: Clock, R: Random>(
     })
     .await?;
     let Some(rec) = written else { return Ok(()) };
+    // Listed before anything else can fail, so a stored event is always either delivered or in `outbox/due`.
+    outbox::ensure_listed(ctx, &rec).await?;
     lookup::index(ctx.store, ctx.random, &rec).await?;
     if forward && !rec.outbox.is_empty() {
         outbox::deliver_kit_now(ctx, cfg, &run.deadline, &mut run.report, rec).await?;
