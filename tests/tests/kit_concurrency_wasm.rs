@@ -2,7 +2,8 @@
 //! tenant adds race each other and the user and department syncs of the same tenant race them all. Every answer is
 //! `000000`, no update is lost (every user and department is in the one record), and the backend gets exactly one
 //! event per effective change — with the requests shown to overlap. Also with Spin 4.1's Redis `swap` defect
-//! emulated (every compare-and-swap reports a conflict after writing).
+//! emulated (every compare-and-swap reports a conflict after writing), and with Spin 4.1's SQLite upsert on a missing
+//! key emulated (two first writes could both succeed).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,7 +46,7 @@ fn kit_body(extra: Value) -> Value {
     body
 }
 
-fn run(spin_redis_swap_defect: bool) {
+fn run(spin_redis_swap_defect: bool, spin_sqlite_swap_upsert: bool) {
     let backend = Arc::new(SlowBackend::default());
     let opts = WasmOptions {
         variables: vec![
@@ -56,6 +57,7 @@ fn run(spin_redis_swap_defect: bool) {
         ],
         outbound: Some(backend.clone()),
         spin_redis_swap_defect,
+        spin_sqlite_swap_upsert,
         ..WasmOptions::default()
     };
     let ep = WasmEndpoint::new(opts).unwrap_or_else(|e| panic!("{e:#}"));
@@ -141,17 +143,24 @@ fn run(spin_redis_swap_defect: bool) {
     let ids: BTreeSet<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "no id shared by two events");
     eprintln!(
-        "kit concurrency (defect={spin_redis_swap_defect}): {} requests, up to {max_in_flight} in flight",
+        "kit concurrency (redis defect={spin_redis_swap_defect}, sqlite upsert={spin_sqlite_swap_upsert}): {} requests, up to {max_in_flight} in flight",
         requests.len()
     );
 }
 
 #[test]
 fn concurrent_syncs_of_one_tenant_lose_nothing_and_send_each_change_once() {
-    run(false);
+    run(false, false);
 }
 
 #[test]
 fn concurrent_syncs_converge_with_spin_redis_swap_defect() {
-    run(true);
+    run(true, false);
+}
+
+/// Every request starts before the tenant's record exists, so they all race to create it: on Spin 4.1's SQLite store
+/// (a swap from "absent" is an upsert) only the request that wins the creation claim may write it first.
+#[test]
+fn concurrent_first_syncs_converge_with_spin_sqlite_swap_upsert() {
+    run(false, true);
 }

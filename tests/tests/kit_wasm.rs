@@ -86,12 +86,21 @@ fn fixtures() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Two ciphertexts of the fixture secret that decrypt under the fixture key (different bytes, so a change of
-/// `clientSecret` is visible).
+/// Two ciphertexts of the fixture secret that decrypt under the fixture key: different bytes of the same secret, so
+/// syncing the other one is a repeat, not a change.
 fn ciphertexts() -> [String; 2] {
     let f = fixtures();
     let get = |name: &str| f["ciphertexts"][name].as_str().unwrap_or_else(|| panic!("{name}")).to_owned();
     [get("sha256"), get("sha256-mgf1-sha1")]
+}
+
+/// The digest a record keeps of the fixture's decrypted secret (SHA-256 over a fixed label, a NUL and the secret).
+fn fixture_secret_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let plaintext = fixtures()["plaintext"].as_str().unwrap_or_else(|| panic!("plaintext")).to_owned();
+    let mut input = b"koogallery-edge kit client secret\0".to_vec();
+    input.extend_from_slice(plaintext.as_bytes());
+    hex::encode(Sha256::digest(&input))
 }
 
 /// The components with the kit key and the fixture RSA key, plus `extra` variables.
@@ -366,9 +375,14 @@ impl Op {
                 m.apps.remove(&app);
                 m.users.remove(&app);
             }
-            Op::App { app, v, .. } => {
-                m.apps.insert(app, v);
-            }
+            // Both fixture ciphertexts hold the same secret: a sync that only re-encrypts it is a repeat, and the
+            // ciphertext stored first is kept.
+            Op::App { app, v, .. } => match m.apps.get(&app) {
+                Some(old) if old % 2 == v % 2 => {}
+                _ => {
+                    m.apps.insert(app, v);
+                }
+            },
             Op::Auth { app, flag, ref users, .. } => {
                 for &(u, v) in users {
                     let entries = m.users.entry(app).or_default();
@@ -450,8 +464,8 @@ fn model_parts(r: Rec, m: &Model, secrets: &[String; 2]) -> Value {
         .apps
         .iter()
         .map(|(app, v)| {
-            let stored =
-                json!({"clientId": format!("client-{}", v % 2), "clientSecret": secrets[usize::from(v / 2 % 2)]});
+            let stored = json!({"clientId": format!("client-{}", v % 2), "clientSecret": secrets[usize::from(v / 2 % 2)],
+                "secretDigest": fixture_secret_digest()});
             (APPS[usize::from(*app)].to_owned(), stored)
         })
         .collect();
@@ -1074,7 +1088,10 @@ fn check_event_data(op: &FwdOp, action: &str, data: &Value, m: &FwdModel, secret
             }
             if action != "deleted" {
                 let v = m.orgs.get(code).ok_or("no such node in the model")?;
-                if org["orgName"] != json!(org_name(*code, *v)) || org["parentCode"] != Value::Null {
+                if org["orgName"] != json!(org_name(*code, *v))
+                    || org["parentCode"] != Value::Null
+                    || org["declaredParent"] != Value::Null
+                {
                     return Err(format!("org, expected name {}", org_name(*code, *v)));
                 }
             }
@@ -1083,9 +1100,10 @@ fn check_event_data(op: &FwdOp, action: &str, data: &Value, m: &FwdModel, secret
             let want: Vec<Value> = m
                 .orgs
                 .iter()
-                .map(
-                    |(c, v)| json!({"orgCode": ORGS[usize::from(*c)], "orgName": org_name(*c, *v), "parentCode": null}),
-                )
+                .map(|(c, v)| {
+                    let code = ORGS[usize::from(*c)];
+                    json!({"orgCode": code, "orgName": org_name(*c, *v), "parentCode": null, "declaredParent": null})
+                })
                 .collect();
             if data["orgs"] != Value::Array(want.clone()) {
                 return Err(format!("orgs, expected {}", Value::Array(want)));
@@ -1247,5 +1265,31 @@ fn undecryptable_client_secret_stores_nothing() {
         assert_eq!(kit.kit_state(), before, "a refused change (flag {flag}) altered the store");
     }
     let stored = kit.stored(&r.key());
-    assert_eq!(stored["apps"], json!({"app-1": {"clientId": "client-0", "clientSecret": secrets[0]}}));
+    let want =
+        json!({"app-1": {"clientId": "client-0", "clientSecret": secrets[0], "secretDigest": fixture_secret_digest()}});
+    assert_eq!(stored["apps"], want);
+}
+
+/// A V1 sync the marketplace sends again with the same `authToken` (a retry, or an old call replayed after a later
+/// change) is acknowledged without being applied again while the replay cache is on (`nonce_cache`, the default);
+/// with `nonce_cache=false` nothing is remembered, so it is applied again.
+#[test]
+fn a_repeated_v1_sync_is_applied_again_only_without_the_replay_cache() {
+    for nonce_cache in [true, false] {
+        let kit = Kit::new(vec![("nonce_cache".into(), nonce_cache.to_string())], None);
+        let r = Rec { test: false, instance: 0, tenant: 0 };
+        let model = Model::default();
+        let secrets = ciphertexts();
+        let add = Op::Tenant { r, flag: 1, v: 0 }.body(&model, Route::V1, kit.ep.now(), &secrets);
+        let add = kit.request(Route::V1, "tenantSync", &add);
+        assert_eq!(code(&kit.ep.send(&add)), "000000");
+        kit.tick();
+        let delete = Op::Tenant { r, flag: 0, v: 0 }.body(&model, Route::V1, kit.ep.now(), &secrets);
+        assert_eq!(code(&kit.ep.send(&kit.request(Route::V1, "tenantSync", &delete))), "000000");
+        assert_eq!(kit.stored(&r.key())["tenant"], Value::Null, "deleted");
+        kit.tick();
+        assert_eq!(code(&kit.ep.send(&add)), "000000", "the repeated add is acknowledged (nonce_cache={nonce_cache})");
+        let tenant = kit.stored(&r.key())["tenant"].clone();
+        assert_eq!(tenant.is_null(), nonce_cache, "the repeat applied again: {tenant} (nonce_cache={nonce_cache})");
+    }
 }

@@ -75,7 +75,8 @@ macro_rules! kit_component {
 /// The response type every component returns: status, headers and the exact signed body.
 pub type SpinResponse = (StatusCode, HeaderMap, Full<Bytes>);
 
-/// Answers the basic SaaS production interface (`handlers/produce`).
+/// Answers the basic SaaS production interface (`handlers/produce`); kit syncs sent to the production URL are
+/// answered by the kit logic with the kit configuration.
 pub async fn serve_produce(req: Request) -> SpinResponse {
     let started = std::time::Instant::now();
     let route = req.uri().path().to_owned();
@@ -83,6 +84,14 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
         Ok(i) => i,
         Err(status) => return plain_error(status, "request body could not be read"),
     };
+    if kit::is_kit_request(&inbound) {
+        let cfg = kit_config("produce").await;
+        let store = open_store("produce").await;
+        let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
+        let handled = kit::handle_at_production_url(&inbound, cfg.as_deref(), &ctx).await;
+        log_handled("produce", &inbound, &route, &handled, &store, started);
+        return response(handled.response);
+    }
     let cfg = match produce_config().await {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -106,20 +115,10 @@ pub async fn serve_kit(req: Request, sync: KitSync) -> SpinResponse {
         Ok(i) => i,
         Err(status) => return plain_error(status, "request body could not be read"),
     };
-    let cfg = match kit_config().await {
-        Ok(cfg) => cfg,
-        Err(KitConfigError::Provider(e)) => {
-            eprintln!("{name}: configuration error: {e}");
-            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, &e);
-        }
-        Err(KitConfigError::Config(e)) => Err(e),
-    };
-    if let Err(e) = &cfg {
-        eprintln!("{name}: configuration error: {e}");
-    }
+    let cfg = kit_config(name).await;
     let store = open_store(name).await;
     let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
-    let handled = kit::handle(&inbound, sync, cfg.as_ref().map(|c| *c), &ctx).await;
+    let handled = kit::handle(&inbound, sync, cfg.as_deref(), &ctx).await;
     log_handled(name, &inbound, &route, &handled, &store, started);
     response(handled.response)
 }
@@ -149,27 +148,42 @@ fn log_handled(
     eprintln!("{component}: {} {route} {}{conflicts} in {:?}", inbound.method, handled.summary, started.elapsed());
 }
 
-/// The kit syncs' configuration, parsed once per instance like [`produce_config`]; a configuration error (an
-/// unset `kit_access_keys`) is not cached, so setting it takes effect with the next request.
+/// The kit syncs' configuration, parsed once per instance like [`produce_config`] — but only once it is complete
+/// (the RSA key included): an unset or invalid variable, or a variable provider that failed, is read again by the
+/// next request, so fixing it takes effect at once.
 static KIT_CONFIG: std::sync::OnceLock<KitConfig> = std::sync::OnceLock::new();
 
-enum KitConfigError {
-    /// The variable provider failed.
-    Provider(String),
-    /// The variables are unset or invalid: answered by the handler ("not configured: set …").
-    Config(ConfigError),
+/// A configuration for one request: the instance's cached one, or one read for this request only.
+enum Loaded<T: 'static> {
+    Cached(&'static T),
+    Fresh(Box<T>),
 }
 
-async fn kit_config() -> Result<Result<&'static KitConfig, ConfigError>, KitConfigError> {
-    if let Some(cfg) = KIT_CONFIG.get() {
-        return Ok(Ok(cfg));
+impl<T> std::ops::Deref for Loaded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Self::Cached(t) => t,
+            Self::Fresh(t) => t,
+        }
     }
-    let vars = Variables::load(kit::VARIABLES)
-        .await
-        .map_err(|name| KitConfigError::Provider(format!("variable {name} could not be read from its provider")))?;
-    match KitConfig::from_variables(|n| vars.get(n)) {
-        Ok(cfg) => Ok(Ok(KIT_CONFIG.get_or_init(|| cfg))),
-        Err(e) => Err(KitConfigError::Config(e)),
+}
+
+/// The kit configuration, or why there is none (the handler answers "not configured: …"); logged when missing.
+async fn kit_config(component: &str) -> Result<Loaded<KitConfig>, ConfigError> {
+    if let Some(cfg) = KIT_CONFIG.get() {
+        return Ok(Loaded::Cached(cfg));
+    }
+    let loaded = match Variables::load(kit::VARIABLES).await {
+        Ok(vars) => KitConfig::from_variables(|n| vars.get(n)),
+        Err(name) => Err(ConfigError::Unavailable(name)),
+    };
+    let cfg = loaded.inspect_err(|e| eprintln!("{component}: configuration error: {e}"))?;
+    // Without the RSA key only applicationSync is refused, and its answer names the variable: no log line here.
+    if cfg.rsa_private_key.is_ok() {
+        Ok(Loaded::Cached(KIT_CONFIG.get_or_init(|| cfg)))
+    } else {
+        Ok(Loaded::Fresh(Box::new(cfg)))
     }
 }
 
@@ -370,6 +384,9 @@ impl Store for KvStore {
             }
             Err(wasi_kv::atomics::CasError::StoreError(e)) => Err(wasi_error(e)),
         }
+    }
+    async fn pause(&self, ms: u64) {
+        spin_sdk::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 

@@ -25,14 +25,22 @@ use crate::wire::kit::{AllOrgSync, ApplicationSync, AuthSync, KitRequest, Single
 /// Applies `req` to the stored record (`None` when there is none). Returns the record to write, or `None` when the
 /// sync changes nothing (a repeat): nothing is written and no event is queued then.
 ///
-/// `forward` queues events (forward mode); without it only the state changes.
-pub fn apply(current: Option<TenantRecord>, req: &KitRequest, forward: bool, now_ms: u64) -> Option<TenantRecord> {
+/// `secret_digest` is the [`super::record::secret_digest`] of an `applicationSync`'s decrypted secret (a repeat
+/// re-encrypts it, so the ciphertext alone cannot tell). `forward` queues events (forward mode); without it only the
+/// state changes.
+pub fn apply(
+    current: Option<TenantRecord>,
+    req: &KitRequest,
+    secret_digest: Option<&str>,
+    forward: bool,
+    now_ms: u64,
+) -> Option<TenantRecord> {
     let (test, instance_id, tenant_id) = target(req);
     let mut rec = current.unwrap_or_else(|| TenantRecord::new(test, instance_id, tenant_id));
     let mut changes = Changes::default();
     match req {
         KitRequest::TenantSync(r) => tenant_sync(&mut rec, r, &mut changes),
-        KitRequest::ApplicationSync(r) => application_sync(&mut rec, r, &mut changes),
+        KitRequest::ApplicationSync(r) => application_sync(&mut rec, r, secret_digest, &mut changes),
         KitRequest::AuthSync(r) => auth_sync(&mut rec, r, &mut changes),
         KitRequest::SingleOrgSync(r) => single_org_sync(&mut rec, r, &mut changes),
         KitRequest::AllOrgSync(r) => all_org_sync(&mut rec, r, &mut changes),
@@ -105,7 +113,7 @@ fn tenant_sync(rec: &mut TenantRecord, r: &TenantSync, changes: &mut Changes) {
     changes.push(kind, "tenant".into(), data);
 }
 
-fn application_sync(rec: &mut TenantRecord, r: &ApplicationSync, changes: &mut Changes) {
+fn application_sync(rec: &mut TenantRecord, r: &ApplicationSync, secret_digest: Option<&str>, changes: &mut Changes) {
     let object = format!("app/{}", r.app_id);
     if r.flag == SyncFlag::Delete {
         let had_app = rec.apps.remove(&r.app_id).is_some();
@@ -115,9 +123,14 @@ fn application_sync(rec: &mut TenantRecord, r: &ApplicationSync, changes: &mut C
         }
         return;
     }
-    let next = Application { client_id: r.client_id.clone(), client_secret: r.client_secret.clone() };
+    let next = Application {
+        client_id: r.client_id.clone(),
+        client_secret: r.client_secret.clone(),
+        secret_digest: secret_digest.map(str::to_owned),
+    };
     let kind = match rec.apps.get(&r.app_id) {
-        Some(a) if *a == next => return,
+        // The same client again: the stored ciphertext (which decrypts to the same secret) is kept.
+        Some(a) if a.same_client(&next) => return,
         Some(_) => "application.updated",
         None => "application.created",
     };
@@ -184,8 +197,12 @@ fn auth_sync(rec: &mut TenantRecord, r: &AuthSync, changes: &mut Changes) {
     }
 }
 
+/// A department in an event: `parentCode` is where it sits in the tree now (`null` at the top level, also while its
+/// declared parent has not arrived or would close a loop), `declaredParent` what the marketplace sent.
 fn org_data(code: &str, org: &Org) -> Value {
-    json!({ "orgCode": code, "orgName": org.org_name, "parentCode": org.declared_parent })
+    json!({
+        "orgCode": code, "orgName": org.org_name, "parentCode": org.parent_code, "declaredParent": org.declared_parent,
+    })
 }
 
 fn single_org_sync(rec: &mut TenantRecord, r: &SingleOrgSync, changes: &mut Changes) {
@@ -204,10 +221,10 @@ fn single_org_sync(rec: &mut TenantRecord, r: &SingleOrgSync, changes: &mut Chan
         None => "org.created",
     };
     let org = Org { org_name: r.org_name.clone(), parent_code: None, declared_parent: declared };
-    let data = json!({ "org": org_data(&r.org_code, &org) });
     rec.orgs.insert(r.org_code.clone(), org);
     normalise_tree(&mut rec.orgs);
-    changes.push(kind, object, data);
+    let data = rec.orgs.get(&r.org_code).map(|org| json!({ "org": org_data(&r.org_code, org) }));
+    changes.push(kind, object, data.unwrap_or_default());
 }
 
 fn all_org_sync(rec: &mut TenantRecord, r: &AllOrgSync, changes: &mut Changes) {
@@ -324,19 +341,57 @@ mod tests {
 
     #[test]
     fn repeated_add_changes_nothing_and_delete_of_nothing_stores_nothing() {
-        let rec = apply(None, &tenant(1, "A"), true, 1).expect("created");
+        let rec = apply(None, &tenant(1, "A"), None, true, 1).expect("created");
         assert_eq!(rec.tenant.as_ref().map(|t| t.domain_url.as_str()), Some("https://t.example.com"));
-        assert!(apply(Some(rec.clone()), &tenant(1, "A"), true, 2).is_none());
-        let renamed = apply(Some(rec), &tenant(2, "B"), true, 3).expect("modified");
+        assert!(apply(Some(rec.clone()), &tenant(1, "A"), None, true, 2).is_none());
+        let renamed = apply(Some(rec), &tenant(2, "B"), None, true, 3).expect("modified");
         assert_eq!(kinds(&renamed), ["tenant.created", "tenant.updated"]);
-        assert!(apply(None, &tenant(0, "A"), true, 4).is_none());
-        let deleted = apply(Some(renamed), &tenant(0, "A"), true, 5).expect("deleted");
+        assert!(apply(None, &tenant(0, "A"), None, true, 4).is_none());
+        let deleted = apply(Some(renamed), &tenant(0, "A"), None, true, 5).expect("deleted");
         assert!(deleted.tenant.is_none());
-        assert!(apply(Some(deleted.clone()), &tenant(0, "A"), true, 6).is_none());
+        assert!(apply(Some(deleted.clone()), &tenant(0, "A"), None, true, 6).is_none());
         // Each change has its own event id, even when a later change repeats an earlier one's content.
-        let again = apply(Some(deleted), &tenant(1, "A"), true, 7).expect("re-added");
+        let again = apply(Some(deleted), &tenant(1, "A"), None, true, 7).expect("re-added");
         let ids: BTreeSet<&str> = again.outbox.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), again.outbox.len());
+    }
+
+    #[test]
+    fn org_events_say_where_the_department_sits_and_what_was_declared() {
+        let org = |code: &str, parent: &str| {
+            sync(KitSync::SingleOrgSync, json!({"orgCode":code,"orgName":code,"parentCode":parent,"flag":1}))
+        };
+        let rec = apply(None, &org("child", "parent"), None, true, 1).expect("child");
+        let data =
+            |rec: &TenantRecord, i: usize| serde_json::from_str::<Value>(&rec.outbox[i].body).unwrap_or_default();
+        let first = data(&rec, 0);
+        assert_eq!(first["data"]["org"]["parentCode"], Value::Null, "its parent has not arrived: top level for now");
+        assert_eq!(first["data"]["org"]["declaredParent"], "parent");
+        let rec = apply(Some(rec), &org("parent", ""), None, true, 2).expect("parent");
+        assert_eq!(rec.orgs["child"].parent_code.as_deref(), Some("parent"), "the waiting child is adopted");
+        let rec = apply(Some(rec), &org("child", "parent"), None, true, 3);
+        assert!(rec.is_none(), "the same declaration again changes nothing");
+    }
+
+    #[test]
+    fn an_application_repeated_under_a_fresh_encryption_changes_nothing() {
+        let app = |ciphertext: &str| {
+            sync(KitSync::ApplicationSync, json!({"appId":"a","clientId":"c","clientSecret":ciphertext,"flag":1}))
+        };
+        let same = super::super::record::secret_digest("the secret");
+        let other = super::super::record::secret_digest("another secret");
+        let rec = apply(None, &app("ct-1"), Some(&same), true, 1).expect("created");
+        assert!(apply(Some(rec.clone()), &app("ct-2"), Some(&same), true, 2).is_none(), "same secret, new ciphertext");
+        let rotated = apply(Some(rec.clone()), &app("ct-3"), Some(&other), true, 3).expect("a new secret is a change");
+        assert_eq!(kinds(&rotated), ["application.created", "application.updated"]);
+        assert_eq!(rotated.apps["a"].client_secret, "ct-3", "the new ciphertext is stored as received");
+        // A record written before digests were kept is compared by ciphertext.
+        let mut old = rec;
+        if let Some(a) = old.apps.get_mut("a") {
+            a.secret_digest = None;
+        }
+        assert!(apply(Some(old.clone()), &app("ct-1"), Some(&same), true, 4).is_none());
+        assert!(apply(Some(old), &app("ct-2"), Some(&same), true, 5).is_some());
     }
 
     #[test]
@@ -348,14 +403,14 @@ mod tests {
             )
         };
         let app = sync(KitSync::ApplicationSync, json!({"appId":"a","clientId":"c","clientSecret":"ct","flag":1}));
-        let rec = apply(None, &tenant(1, "A"), false, 1).expect("tenant");
-        let rec = apply(Some(rec), &app, false, 2).expect("app");
-        let rec = apply(Some(rec), &user(1), false, 3).expect("user");
+        let rec = apply(None, &tenant(1, "A"), None, false, 1).expect("tenant");
+        let rec = apply(Some(rec), &app, None, false, 2).expect("app");
+        let rec = apply(Some(rec), &user(1), None, false, 3).expect("user");
         assert!(rec.is_authorised("a", "u"));
-        let revoked = apply(Some(rec), &user(3), false, 4).expect("revoked");
+        let revoked = apply(Some(rec), &user(3), None, false, 4).expect("revoked");
         assert!(!revoked.is_authorised("a", "u") && revoked.users["a"].contains_key("u"));
-        assert!(apply(Some(revoked.clone()), &user(3), false, 5).is_none(), "a repeated revoke changes nothing");
-        let gone = apply(Some(revoked), &user(0), false, 6).expect("deleted");
+        assert!(apply(Some(revoked.clone()), &user(3), None, false, 5).is_none(), "a repeated revoke changes nothing");
+        let gone = apply(Some(revoked), &user(0), None, false, 6).expect("deleted");
         assert!(!gone.users.contains_key("a"));
         assert!(gone.outbox.is_empty(), "no events outside forward mode");
     }

@@ -146,7 +146,7 @@ mod tests {
         let key = tenant_key(test, instance_id, tenant_id);
         let rec = pollster::block_on(async {
             atomic::update(store, &OsRandom, &key, |cur: Option<TenantRecord>| {
-                match apply(cur.clone(), &req, false, 1) {
+                match apply(cur.clone(), &req, None, false, 1) {
                     Some(next) => Change::Write(next.clone(), Some(next)),
                     None => Change::Keep(cur),
                 }

@@ -43,7 +43,6 @@ pub mod record;
 pub use config::{KitConfig, VARIABLES};
 pub use record::TenantRecord;
 
-use crate::crypto::rsa_secret::ClientSecretKey;
 use crate::http::{Inbound, MAX_BODY_BYTES};
 use crate::ports::atomic::{self, Change};
 use crate::ports::{Backend, Clock, Random, Store, StoreError};
@@ -153,13 +152,12 @@ async fn serve<S: Store, B: Backend, C: Clock, R: Random>(
         Err(e) => return not_configured(iface, component_sync, e),
     };
     let sync = component_sync.or_else(|| sync_of_body(&req.body));
-    let rsa = match (sync, &cfg.rsa_private_key) {
-        (Some(KitSync::ApplicationSync), Err(e)) => return not_configured(iface, sync, e),
-        (_, rsa) => rsa.as_ref().ok(),
-    };
     let deadline = Deadline::after(ctx.clock, cfg.request_deadline_ms);
     let mut run = KitRun { iface, deadline, report: DeliveryReport::default(), key_index: 0 };
-    let reply = serve_verified(req, sync, generation, cfg, rsa, ctx, &mut run).await;
+    let reply = match serve_verified(req, sync, generation, cfg, ctx, &mut run).await {
+        Ok(reply) => reply,
+        Err(rsa_error) => return not_configured(iface, sync, rsa_error),
+    };
     let handled_ok = matches!(reply.result_code(), ResultCode::Success);
     let mut log = None;
     if handled_ok
@@ -190,27 +188,26 @@ struct KitRun {
 }
 
 #[allow(clippy::too_many_arguments)] // the request's whole context, spelled out
-async fn serve_verified<S: Store, B: Backend, C: Clock, R: Random>(
+async fn serve_verified<'a, S: Store, B: Backend, C: Clock, R: Random>(
     req: &Inbound,
     sync: Option<KitSync>,
     generation: KitGeneration,
-    cfg: &KitConfig,
-    rsa: Option<&ClientSecretKey>,
+    cfg: &'a KitConfig,
     ctx: &Ctx<'_, S, B, C, R>,
     run: &mut KitRun,
-) -> Reply {
+) -> Result<Reply, &'a ConfigError> {
     let iface = run.iface;
     let name = sync.map(KitSync::as_str);
     if req.body.len() > MAX_BODY_BYTES {
-        return Reply::error(
+        return Ok(Reply::error(
             iface,
             name,
             ResultCode::InvalidParameter,
             format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        );
+        ));
     }
     if req.method != "POST" {
-        return Reply::error(iface, name, ResultCode::InvalidParameter, "method must be POST".into());
+        return Ok(Reply::error(iface, name, ResultCode::InvalidParameter, "method must be POST".into()));
     }
     let now = ctx.clock.now_ms();
     let replay_key = match generation {
@@ -219,22 +216,32 @@ async fn serve_verified<S: Store, B: Backend, C: Clock, R: Random>(
                 run.key_index = key_index;
                 cfg.nonce_cache.then_some(replay_key)
             }
-            Err(reply) => return reply.named(iface, name),
+            Err(reply) => return Ok(reply.named(iface, name)),
         },
         KitGeneration::V1 => match verify_v1(req, cfg, now) {
             Ok((key_index, replay_key)) => {
                 run.key_index = key_index;
-                Some(replay_key)
+                cfg.nonce_cache.then_some(replay_key)
             }
-            Err(reply) => return reply.named(iface, name),
+            Err(reply) => return Ok(reply.named(iface, name)),
         },
     };
     let Some(sync) = sync else {
-        return Reply::error(iface, None, ResultCode::InvalidParameter, "body is not a recognisable kit sync".into());
+        return Ok(Reply::error(
+            iface,
+            None,
+            ResultCode::InvalidParameter,
+            "body is not a recognisable kit sync".into(),
+        ));
     };
     let request = match parse_kit_request(sync, &req.body) {
         Ok(r) => r,
-        Err(e) => return Reply::error(iface, name, ResultCode::InvalidParameter, e.to_string()),
+        Err(e) => return Ok(Reply::error(iface, name, ResultCode::InvalidParameter, e.to_string())),
+    };
+    // Only a genuine applicationSync learns that the RSA key is missing ("not configured", as for any unset secret).
+    let rsa = match (sync, &cfg.rsa_private_key) {
+        (KitSync::ApplicationSync, Err(e)) => return Err(e),
+        (_, rsa) => rsa.as_ref().ok(),
     };
     let instance = request.instance_id().to_owned();
     let v1 = generation == KitGeneration::V1;
@@ -250,43 +257,46 @@ async fn serve_verified<S: Store, B: Backend, C: Clock, R: Random>(
         match fresh {
             Ok(true) => {}
             Ok(false) if !v1 => {
-                return Reply::error(iface, name, ResultCode::AuthFailed, "nonce has been used before".into())
-                    .with_reason("replayed nonce");
+                return Ok(Reply::error(iface, name, ResultCode::AuthFailed, "nonce has been used before".into())
+                    .with_reason("replayed nonce"));
             }
-            Ok(false) => return Reply::code(iface, sync.as_str(), ResultCode::Success).with_instance(&instance),
-            Err(e) => return internal(iface, sync, &e),
+            Ok(false) => return Ok(Reply::code(iface, sync.as_str(), ResultCode::Success).with_instance(&instance)),
+            Err(e) => return Ok(internal(iface, sync, &e)),
         }
         let horizon = cfg.window.window_ms.max(cfg.v1_window.map_or(0, |w| w.window_ms)).saturating_add(60_000);
         if let Err(e) = replay::sweep_if_due(ctx.store, ctx.random, now, cfg.window.window_ms, horizon).await {
-            return internal(iface, sync, &e);
+            return Ok(internal(iface, sync, &e));
         }
     }
+    let mut secret_digest = None;
     if let KitRequest::ApplicationSync(app) = &request
         && app.flag != SyncFlag::Delete
     {
         // Checked now so that a secret SSO could never use is refused while the marketplace can still fix it; stored
-        // encrypted, as received.
-        let decrypted = rsa.map(|key| key.decrypt(&app.client_secret));
-        if !matches!(decrypted, Some(Ok(_))) {
-            return Reply::error(
-                iface,
-                name,
-                ResultCode::AppSecretInvalid,
-                "clientSecret could not be decrypted with rsa_private_key".into(),
-            )
-            .with_instance(&instance);
+        // encrypted, as received, with a digest that recognises a repeat under a fresh encryption.
+        match rsa.map(|key| key.decrypt(&app.client_secret)) {
+            Some(Ok((plain, _))) => secret_digest = Some(record::secret_digest(&plain)),
+            _ => {
+                return Ok(Reply::error(
+                    iface,
+                    name,
+                    ResultCode::AppSecretInvalid,
+                    "clientSecret could not be decrypted with rsa_private_key".into(),
+                )
+                .with_instance(&instance));
+            }
         }
     }
-    if let Err(e) = store_sync(&request, cfg, ctx, run).await {
-        return internal(iface, sync, &e);
+    if let Err(e) = store_sync(&request, secret_digest.as_deref(), cfg, ctx, run).await {
+        return Ok(internal(iface, sync, &e));
     }
     if v1
         && let Some(key) = &replay_key
         && let Err(e) = replay::remember(ctx.store, key).await
     {
-        return internal(iface, sync, &e);
+        return Ok(internal(iface, sync, &e));
     }
-    Reply::code(iface, sync.as_str(), ResultCode::Success).with_instance(&instance)
+    Ok(Reply::code(iface, sync.as_str(), ResultCode::Success).with_instance(&instance))
 }
 
 /// A refusal before the sync was known to be genuine.
@@ -372,6 +382,7 @@ fn internal(iface: &'static str, sync: KitSync, e: &StoreError) -> Reply {
 /// the record owes the backend.
 async fn store_sync<S: Store, B: Backend, C: Clock, R: Random>(
     request: &KitRequest,
+    secret_digest: Option<&str>,
     cfg: &KitConfig,
     ctx: &Ctx<'_, S, B, C, R>,
     run: &mut KitRun,
@@ -381,7 +392,7 @@ async fn store_sync<S: Store, B: Backend, C: Clock, R: Random>(
     let (test, instance_id, tenant_id) = apply::target(request);
     let key = record::tenant_key(test, instance_id, tenant_id);
     let written = atomic::update(ctx.store, ctx.random, &key, |current: Option<TenantRecord>| {
-        match apply::apply(current.clone(), request, forward, now) {
+        match apply::apply(current.clone(), request, secret_digest, forward, now) {
             Some(next) => Change::Write(next.clone(), Some(next)),
             None => Change::Keep(current),
         }

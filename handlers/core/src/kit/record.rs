@@ -69,6 +69,26 @@ pub struct Application {
     pub client_id: String,
     /// The client secret as received: RSA-OAEP ciphertext under the seller's key, decrypted only when used.
     pub client_secret: String,
+    /// [`secret_digest`] of the decrypted secret: RSA-OAEP ciphertext differs at every encryption, so a repeated
+    /// sync is recognised by this, not by the ciphertext. Absent in records from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_digest: Option<String>,
+}
+
+impl Application {
+    /// Whether `other` is the same client: same id, and the same secret (by digest when both have one).
+    pub fn same_client(&self, other: &Self) -> bool {
+        let same_secret = self.client_secret == other.client_secret
+            || matches!((&self.secret_digest, &other.secret_digest), (Some(a), Some(b)) if a == b);
+        self.client_id == other.client_id && same_secret
+    }
+}
+
+/// A one-way digest of a decrypted client secret (SHA-256, hex, domain-separated), to recognise a repeated secret
+/// without keeping it in clear. Client secrets are long random strings, so the digest does not reveal them.
+pub fn secret_digest(plaintext: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::new().chain_update(b"koogallery-edge kit client secret\0").chain_update(plaintext).finalize())
 }
 
 impl std::fmt::Debug for Application {

@@ -11,6 +11,12 @@
 //! value it read, so it keeps the token; the token can only be lost after more than [`WRITE_TOKEN_LIMIT`] writes
 //! between a swap and its re-read, and even then re-deciding is safe because every decision here is idempotent (a
 //! lifecycle event that is already applied changes nothing).
+//!
+//! Creating a key is the other place hosts differ: Spin 4.1's SQLite store writes a swap on a *missing* key
+//! unconditionally (an upsert), so two requests that both read "absent" could each write, and the later one would
+//! replace the earlier one's change. So a first write is made only by the request that wins the key's creation
+//! claim (an atomic counter, [`creation_claim_key`]); the others wait for the key to exist ([`Store::pause`]) and
+//! then update it with a real compare-and-swap.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -89,7 +95,6 @@ where
         if next.write_tokens().is_empty() {
             *next.write_tokens_mut() = carried;
         }
-        let creating = current.is_none();
         let tokens = next.write_tokens_mut();
         tokens.push(token.as_str().to_owned());
         if tokens.len() > WRITE_TOKEN_LIMIT {
@@ -97,17 +102,19 @@ where
             tokens.drain(..excess);
         }
         let bytes = serde_json::to_vec(&next).map_err(|e| StoreError(format!("{key}: {e}")))?;
-        match store.swap(cas, &bytes).await? {
-            // Spin 4.1's SQLite store writes a swap on a missing key unconditionally (an upsert), so two first
-            // writes can both report success: read back, and if another write replaced this one, decide again.
-            Swap::Written if creating => {
-                let (fresh, fresh_cas) = store.begin_swap(key).await?;
-                if carries::<T>(key, fresh.as_deref(), &token) {
-                    return Ok(output);
+        if current.is_none() {
+            // Spin 4.1's SQLite store writes a swap on a missing key unconditionally (an upsert): a first write could
+            // replace another request's first write. So only one request at a time may create a key.
+            match create::<S, T>(store, key, &bytes, &token).await? {
+                Created::Done => return Ok(output),
+                Created::Exists(fresh, fresh_cas) => {
+                    current = fresh;
+                    cas = fresh_cas;
+                    continue;
                 }
-                current = fresh;
-                cas = fresh_cas;
             }
+        }
+        match store.swap(cas, &bytes).await? {
             Swap::Written => return Ok(output),
             Swap::Conflict { current: fresh, cas: fresh_cas } => {
                 if carries::<T>(key, fresh.as_deref(), &token) {
@@ -119,6 +126,74 @@ where
         }
     }
     Err(StoreError(format!("{key}: gave up after {MAX_ATTEMPTS} concurrent updates")))
+}
+
+/// How long a request waits between looks at a key that another request is creating.
+pub const CREATE_PAUSE_MS: u64 = 5;
+
+/// How many times a request looks before it gives up on a creator (about one second in all): the creator then
+/// failed between its claim and its write, so the claim is released for the marketplace's retry.
+pub const CREATE_LOOKS: u32 = 200;
+
+/// The counter that elects the one request allowed to create `key`.
+pub fn creation_claim_key(key: &str) -> String {
+    format!("atomic/creating/{key}")
+}
+
+/// How an attempt to create a key ended.
+enum Created<C> {
+    /// This request's value is stored.
+    Done,
+    /// The key exists now (another request created it): decide again on its value.
+    Exists(Option<Vec<u8>>, C),
+}
+
+/// Creates `key` with `bytes` unless another request is creating it: the first to increment the key's
+/// [`creation_claim_key`] writes, the others wait until the key exists and then update it with a real
+/// compare-and-swap. The claim is released once the key exists, so a key that is deleted can be created again.
+async fn create<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
+    store: &S,
+    key: &str,
+    bytes: &[u8],
+    token: &WriteToken,
+) -> Result<Created<S::Cas>, StoreError> {
+    let claim = creation_claim_key(key);
+    if store.increment(&claim, 1).await? == 1 {
+        let written = create_claimed::<S, T>(store, key, bytes, token).await;
+        let released = store.delete(&claim).await;
+        let written = written?;
+        released?;
+        return Ok(written);
+    }
+    for _ in 0..CREATE_LOOKS {
+        store.pause(CREATE_PAUSE_MS).await;
+        let (fresh, fresh_cas) = store.begin_swap(key).await?;
+        if fresh.is_some() {
+            return Ok(Created::Exists(fresh, fresh_cas));
+        }
+    }
+    store.delete(&claim).await?;
+    Err(StoreError(format!("{key}: another request claimed its creation and did not finish; try again")))
+}
+
+/// The claimed creation: the key is read again (the previous creator may have finished since this request read it),
+/// written if still absent, and read back.
+async fn create_claimed<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
+    store: &S,
+    key: &str,
+    bytes: &[u8],
+    token: &WriteToken,
+) -> Result<Created<S::Cas>, StoreError> {
+    let (fresh, fresh_cas) = store.begin_swap(key).await?;
+    if fresh.is_some() {
+        return Ok(Created::Exists(fresh, fresh_cas));
+    }
+    let (fresh, fresh_cas) = match store.swap(fresh_cas, bytes).await? {
+        Swap::Written => store.begin_swap(key).await?,
+        Swap::Conflict { current, cas } => (current, cas),
+    };
+    // Read back: a host that misreports (Spin 4.1 on Redis) or a creator that gave up waiting may have interfered.
+    if carries::<T>(key, fresh.as_deref(), token) { Ok(Created::Done) } else { Ok(Created::Exists(fresh, fresh_cas)) }
 }
 
 /// Reads the JSON value under `key`; `None` when absent.
@@ -245,6 +320,145 @@ mod tests {
         assert_eq!((stored.n, stored.writes.len()), (40, WRITE_TOKEN_LIMIT));
         store.set("bad", b"not json").now_or_fail();
         assert!(pollster::block_on(update(&store, &OsRandom, "bad", add_one)).is_err());
+    }
+
+    /// A store with Spin 4.1 SQLite's swap: an upsert when the key was absent, a real compare-and-swap otherwise.
+    /// `before_write` runs once, at this store's first `increment` or `swap` (another request getting in between a
+    /// read of "absent" and the write); `on_pause` runs at every `pause` with its count.
+    #[derive(Default)]
+    struct UpsertSwap {
+        map: std::cell::RefCell<std::collections::BTreeMap<String, Vec<u8>>>,
+        before_write: std::cell::RefCell<Option<Interference>>,
+        on_pause: Option<PauseHook>,
+        pauses: Cell<u32>,
+    }
+
+    type Interference = Box<dyn FnOnce(&UpsertSwap)>;
+    type PauseHook = Box<dyn Fn(&UpsertSwap, u32)>;
+
+    struct UpsertCas {
+        key: String,
+        expected: Option<Vec<u8>>,
+    }
+
+    impl UpsertSwap {
+        fn interfere(&self) {
+            let hook = self.before_write.borrow_mut().take();
+            if let Some(hook) = hook {
+                hook(self);
+            }
+        }
+    }
+
+    impl Store for UpsertSwap {
+        type Cas = UpsertCas;
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.map.borrow().get(key).cloned())
+        }
+        async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.map.borrow_mut().insert(key.to_owned(), value.to_vec());
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.map.borrow_mut().remove(key);
+            Ok(())
+        }
+        async fn keys(&self) -> Result<Vec<String>, StoreError> {
+            Ok(self.map.borrow().keys().cloned().collect())
+        }
+        async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.interfere();
+            let mut map = self.map.borrow_mut();
+            let n = map.get(key).and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok()).unwrap_or(0) + delta;
+            map.insert(key.to_owned(), n.to_string().into_bytes());
+            Ok(n)
+        }
+        async fn begin_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, UpsertCas), StoreError> {
+            let current = self.map.borrow().get(key).cloned();
+            Ok((current.clone(), UpsertCas { key: key.to_owned(), expected: current }))
+        }
+        async fn swap(&self, cas: UpsertCas, value: &[u8]) -> Result<Swap<UpsertCas>, StoreError> {
+            self.interfere();
+            let mut map = self.map.borrow_mut();
+            let now = map.get(&cas.key).cloned();
+            if cas.expected.is_none() || now == cas.expected {
+                map.insert(cas.key, value.to_vec());
+                return Ok(Swap::Written);
+            }
+            Ok(Swap::Conflict { current: now.clone(), cas: UpsertCas { key: cas.key, expected: now } })
+        }
+        async fn pause(&self, _ms: u64) {
+            self.pauses.set(self.pauses.get() + 1);
+            if let Some(hook) = &self.on_pause {
+                hook(self, self.pauses.get());
+            }
+        }
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+    struct Names {
+        names: Vec<String>,
+        #[serde(default)]
+        writes: Vec<String>,
+    }
+
+    impl Tokened for Names {
+        fn write_tokens(&self) -> &[String] {
+            &self.writes
+        }
+        fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+            &mut self.writes
+        }
+    }
+
+    fn add_name(store: &UpsertSwap, name: &str) -> Result<(), StoreError> {
+        pollster::block_on(update(store, &OsRandom, "k", |c: Option<Names>| {
+            let mut c = c.unwrap_or_default();
+            c.names.push(name.to_owned());
+            Change::Write(c, ())
+        }))
+    }
+
+    fn names(store: &UpsertSwap) -> Vec<String> {
+        let stored: Option<Names> = pollster::block_on(read(store, "k")).expect("read");
+        stored.map(|n| n.names).unwrap_or_default()
+    }
+
+    #[test]
+    fn two_first_writes_on_an_upserting_store_both_count() {
+        let store = UpsertSwap::default();
+        // Another request creates the key after this one read "absent" and before it writes.
+        *store.before_write.borrow_mut() = Some(Box::new(|s: &UpsertSwap| add_name(s, "b").expect("b")));
+        add_name(&store, "a").expect("a");
+        assert_eq!(names(&store), ["b", "a"], "neither first write replaced the other");
+        assert_eq!(pollster::block_on(store.get(&creation_claim_key("k"))).expect("get"), None, "claim released");
+    }
+
+    #[test]
+    fn a_request_that_lost_the_claim_waits_for_the_creator_and_then_updates() {
+        let mut store = UpsertSwap::default();
+        // A creator holds the claim and writes on the third pause of the waiting request.
+        pollster::block_on(store.increment(&creation_claim_key("k"), 1)).expect("claim");
+        store.on_pause = Some(Box::new(|s: &UpsertSwap, n| {
+            if n == 3 {
+                let v = serde_json::to_vec(&Names { names: vec!["creator".into()], writes: vec![] }).expect("json");
+                s.map.borrow_mut().insert("k".into(), v);
+            }
+        }));
+        add_name(&store, "waiter").expect("waiter");
+        assert_eq!(names(&store), ["creator", "waiter"]);
+        assert_eq!(store.pauses.get(), 3);
+    }
+
+    #[test]
+    fn a_creator_that_never_writes_fails_one_request_and_frees_the_claim() {
+        let store = UpsertSwap::default();
+        pollster::block_on(store.increment(&creation_claim_key("k"), 1)).expect("claim");
+        let refused = add_name(&store, "a").expect_err("gave up");
+        assert!(refused.0.contains("did not finish"), "{refused}");
+        assert_eq!(store.pauses.get(), CREATE_LOOKS);
+        add_name(&store, "a").expect("the retry creates the key");
+        assert_eq!(names(&store), ["a"]);
     }
 
     trait NowOrFail {

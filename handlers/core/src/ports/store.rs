@@ -70,6 +70,11 @@ pub trait Store {
     /// # Errors
     /// [`StoreError`] when the backend fails (not for a conflict, which is [`Swap::Conflict`]).
     async fn swap(&self, cas: Self::Cas, value: &[u8]) -> Result<Swap<Self::Cas>, StoreError>;
+    /// Waits about `ms` milliseconds before the caller looks at a key again that another request is writing (see
+    /// [`super::atomic::update`]). Stores used by one request at a time return at once.
+    async fn pause(&self, ms: u64) {
+        let _ = ms;
+    }
 }
 
 /// An in-process store for native tests and benchmarks, with a correct compare-and-swap.
@@ -176,5 +181,8 @@ impl<S: Store + ?Sized> Store for &S {
     }
     async fn swap(&self, cas: S::Cas, value: &[u8]) -> Result<Swap<S::Cas>, StoreError> {
         (**self).swap(cas, value).await
+    }
+    async fn pause(&self, ms: u64) {
+        (**self).pause(ms).await;
     }
 }

@@ -23,8 +23,6 @@ pub const VARIABLES: &[&str] = &[
     "request_deadline_ms",
     "outbox_max_attempts",
     "admin_token",
-    "kit_access_keys",
-    "rsa_private_key",
 ];
 
 /// Default time one request may take, answer included: the marketplace waits 5 s.
@@ -85,8 +83,6 @@ pub struct ProduceConfig {
     pub outbox_max_attempts: u32,
     /// Bearer token of the operator routes (`/outbox`, `/outbox/drain`); they answer "not configured" without it.
     pub admin_token: Option<SecretKey>,
-    /// The kit syncs' configuration, for kit bodies that reach the production URL, or why there is none.
-    pub kit: Result<crate::kit::KitConfig, ConfigError>,
 }
 
 /// A variable is missing or malformed. Messages name the variable, never its value.
@@ -96,6 +92,9 @@ pub enum ConfigError {
     /// A required variable has no value.
     #[error("required variable {0} is not set")]
     Missing(&'static str),
+    /// The variable provider (Vault, Azure Key Vault, …) failed to answer for this variable: nothing is assumed.
+    #[error("variable {0} could not be read from its provider")]
+    Unavailable(String),
     /// A variable's value cannot be used.
     #[error("variable {name} is invalid: {reason}")]
     Invalid {
@@ -124,7 +123,6 @@ impl ProduceConfig {
             request_deadline_ms: DEFAULT_REQUEST_DEADLINE_MS,
             outbox_max_attempts: DEFAULT_OUTBOX_MAX_ATTEMPTS,
             admin_token: None,
-            kit: Err(ConfigError::Missing("kit_access_keys")),
         }
     }
 
@@ -163,7 +161,6 @@ impl ProduceConfig {
             cfg.admin_user = v;
         }
         cfg.memo = var("memo");
-        cfg.kit = crate::kit::KitConfig::from_variables(&get);
         Ok(cfg)
     }
 }

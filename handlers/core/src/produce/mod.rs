@@ -70,6 +70,9 @@ use crate::wire::result_code::ResultCode;
 /// The whole request, backend calls included, fits in `request_deadline_ms`. In forward mode a verified request
 /// also delivers, after its own answer is decided, events of up to [`BACKGROUND_INSTANCES`] other instances whose
 /// next try is due (see `outbox`).
+///
+/// Kit syncs that reach the production URL ([`crate::kit::is_kit_request`]) have their own keys and configuration:
+/// the caller sends them to [`crate::kit::handle_at_production_url`] instead (here they fail the basic signature).
 pub async fn handle<S, B, C, R>(req: &Inbound, cfg: &ProduceConfig, ctx: &Ctx<'_, S, B, C, R>) -> Handled
 where
     S: crate::ports::Store,
@@ -80,9 +83,6 @@ where
     let deadline = Deadline::after(ctx.clock, cfg.request_deadline_ms);
     if let Some(route) = admin::route(req) {
         return admin::handle(route, req, cfg, ctx, &deadline).await;
-    }
-    if crate::kit::is_kit_request(req) {
-        return crate::kit::handle_at_production_url(req, cfg.kit.as_ref(), ctx).await;
     }
     let mut run = Run { deadline, report: outbox::DeliveryReport::default(), key_index: 0 };
     let reply = if req.body.len() > MAX_BODY_BYTES {
