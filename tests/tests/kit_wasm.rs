@@ -94,11 +94,18 @@ fn ciphertexts() -> [String; 2] {
     [get("sha256"), get("sha256-mgf1-sha1")]
 }
 
-/// The digest a record keeps of the fixture's decrypted secret (SHA-256 over a fixed label, a NUL and the secret).
+/// The digest a record keeps of the fixture's decrypted secret: SHA-256 over a fixed label, a NUL, the SHA-256 of the
+/// fixture public key's DER (the body of its `BEGIN PUBLIC KEY` PEM) and the secret.
 fn fixture_secret_digest() -> String {
+    use base64::Engine as _;
     use sha2::{Digest, Sha256};
     let plaintext = fixtures()["plaintext"].as_str().unwrap_or_else(|| panic!("plaintext")).to_owned();
+    let pem_path = workspace_root().join("tests/fixtures/kit_rsa3072_public.pem");
+    let pem = std::fs::read_to_string(&pem_path).unwrap_or_else(|e| panic!("{}: {e}", pem_path.display()));
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_else(|e| panic!("public key PEM: {e}"));
     let mut input = b"koogallery-edge kit client secret\0".to_vec();
+    input.extend_from_slice(&Sha256::digest(&der));
     input.extend_from_slice(plaintext.as_bytes());
     hex::encode(Sha256::digest(&input))
 }
@@ -112,11 +119,22 @@ struct Kit {
 
 impl Kit {
     fn new(extra: Vec<(String, String)>, outbound: Option<Arc<dyn OutboundHandler>>) -> Self {
-        let pem_path = workspace_root().join("tests/fixtures/kit_rsa3072_private.pem");
+        Self::with_key("tests/fixtures/kit_rsa3072_private.pem", None, extra, outbound)
+    }
+
+    /// With the RSA private key at `pem` (workspace-relative) and, when given, on `store` (shared with another
+    /// [`Kit`], as a restarted app with a rotated key would be).
+    fn with_key(
+        pem: &str,
+        store: Option<Arc<dyn harness::KvBackend>>,
+        extra: Vec<(String, String)>,
+        outbound: Option<Arc<dyn OutboundHandler>>,
+    ) -> Self {
+        let pem_path = workspace_root().join(pem);
         let pem = std::fs::read_to_string(&pem_path).unwrap_or_else(|e| panic!("{}: {e}", pem_path.display()));
         let mut variables = vec![("kit_access_keys".to_owned(), KK.to_owned()), ("rsa_private_key".to_owned(), pem)];
         variables.extend(extra);
-        let opts = WasmOptions { variables, now_ms: START_MS, outbound, ..WasmOptions::default() };
+        let opts = WasmOptions { variables, now_ms: START_MS, outbound, store, ..WasmOptions::default() };
         let ep = WasmEndpoint::new(opts).unwrap_or_else(|e| {
             panic!("{e:#} (build the kit components: cargo build --profile wasm --target wasm32-wasip2 -p produce -p tenant-sync -p application-sync -p auth-sync -p single-org-sync -p all-org-sync)")
         });
@@ -1292,4 +1310,48 @@ fn a_repeated_v1_sync_is_applied_again_only_without_the_replay_cache() {
         let tenant = kit.stored(&r.key())["tenant"].clone();
         assert_eq!(tenant.is_null(), nonce_cache, "the repeat applied again: {tenant} (nonce_cache={nonce_cache})");
     }
+}
+
+/// The seller rotates `rsa_private_key` and the marketplace sends the same client secret encrypted under the new key:
+/// that is a change (the stored ciphertext must open under the key in use), while the same secret encrypted again
+/// under the same key is a repeat that keeps the stored ciphertext.
+#[test]
+fn a_secret_sent_again_under_a_rotated_key_replaces_the_stored_ciphertext() {
+    let store: Arc<dyn harness::KvBackend> = Arc::new(harness::MemoryKv::new());
+    let r = Rec { test: false, instance: 0, tenant: 0 };
+    let sync = |kit: &Kit, secret: &str| {
+        kit.tick();
+        let body = json!({"instanceId": r.instance_id(), "tenantId": r.tenant_id(), "appId": "app-1",
+            "clientId": "client-0", "clientSecret": secret, "flag": 1, "testFlag": 0,
+            "timeStamp": time_stamp(kit.ep.now())});
+        let out = kit.ep.send(&kit.request(Route::V2, "applicationSync", &body));
+        assert_eq!(code(&out), "000000", "{}", describe(&out));
+        let bytes = kit.ep.runtime().block_on(kit.ep.store().get(&r.key())).ok().flatten().unwrap_or_default();
+        serde_json::from_slice::<Value>(&bytes).unwrap_or_default()["apps"]["app-1"].clone()
+    };
+    let old_key = Kit::with_key("tests/fixtures/kit_rsa3072_private.pem", Some(Arc::clone(&store)), vec![], None);
+    let first = sync(&old_key, &ciphertexts()[0]);
+    assert_eq!(first["clientSecret"], json!(ciphertexts()[0]));
+
+    // The other key: core's test key, for which the fixtures hold a ciphertext of the same secret.
+    let new_key = Kit::with_key("handlers/core/tests/data/rsa3072_pkcs8.pem", Some(store), vec![], None);
+    new_key.nonce.set(1_000); // its own nonces: the replay cache is in the shared store
+    let under_new = fixtures()["foreign_key_ciphertext"].as_str().unwrap_or_default().to_owned();
+    let rotated = sync(&new_key, &under_new);
+    assert_eq!(rotated["clientSecret"], json!(under_new), "the ciphertext under the new key is stored");
+    assert_ne!(rotated["secretDigest"], first["secretDigest"]);
+
+    let public = std::fs::read_to_string(workspace_root().join("handlers/core/tests/data/rsa3072_public.pem"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plaintext = fixtures()["plaintext"].as_str().unwrap_or_default().to_owned();
+    let mut rng = koogallery_core::crypto::rsa_secret::SystemRng::new().unwrap_or_else(|e| panic!("{e}"));
+    let again = koogallery_core::crypto::rsa_secret::encrypt_client_secret(
+        &public,
+        &plaintext,
+        koogallery_core::crypto::rsa_secret::OaepVariant::Sha256Mgf1Sha256,
+        &mut rng,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(again, under_new, "OAEP is randomised");
+    assert_eq!(sync(&new_key, &again), rotated, "a repeat under the same key keeps what is stored");
 }

@@ -157,6 +157,7 @@ fn normalise_pem(pem: &str) -> String {
 #[derive(Clone)]
 pub struct ClientSecretKey {
     key: RsaPrivateKey,
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for ClientSecretKey {
@@ -172,10 +173,19 @@ impl ClientSecretKey {
     /// [`RsaSecretError::InvalidPrivateKey`].
     pub fn from_pem(pem: &str) -> Result<Self, RsaSecretError> {
         let pem = normalise_pem(pem);
-        RsaPrivateKey::from_pkcs8_pem(&pem)
+        let key = RsaPrivateKey::from_pkcs8_pem(&pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(&pem))
-            .map(|key| Self { key })
-            .map_err(|_| RsaSecretError::InvalidPrivateKey)
+            .map_err(|_| RsaSecretError::InvalidPrivateKey)?;
+        let spki = rsa::pkcs8::EncodePublicKey::to_public_key_der(&key.to_public_key())
+            .map_err(|_| RsaSecretError::InvalidPrivateKey)?;
+        let fingerprint = <Sha256 as sha2::Digest>::digest(spki.as_bytes()).into();
+        Ok(Self { key, fingerprint })
+    }
+
+    /// SHA-256 of the public key (its DER `SubjectPublicKeyInfo`, what `BEGIN PUBLIC KEY` holds): names the key
+    /// without revealing it, so a secret encrypted under a rotated key is told apart from a repeat.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// The key size in bits.

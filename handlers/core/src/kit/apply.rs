@@ -207,10 +207,12 @@ fn org_data(code: &str, org: &Org) -> Value {
 
 fn single_org_sync(rec: &mut TenantRecord, r: &SingleOrgSync, changes: &mut Changes) {
     let object = format!("org/{}", r.org_code);
+    let placed_before = placements(&rec.orgs);
     if r.flag == SyncFlag::Delete {
         if let Some(old) = rec.orgs.remove(&r.org_code) {
             normalise_tree(&mut rec.orgs);
             changes.push("org.deleted", object, json!({ "org": org_data(&r.org_code, &old) }));
+            moved(&placed_before, &rec.orgs, &r.org_code, changes);
         }
         return;
     }
@@ -225,6 +227,28 @@ fn single_org_sync(rec: &mut TenantRecord, r: &SingleOrgSync, changes: &mut Chan
     normalise_tree(&mut rec.orgs);
     let data = rec.orgs.get(&r.org_code).map(|org| json!({ "org": org_data(&r.org_code, org) }));
     changes.push(kind, object, data.unwrap_or_default());
+    moved(&placed_before, &rec.orgs, &r.org_code, changes);
+}
+
+/// Every department's effective parent.
+fn placements(orgs: &BTreeMap<String, Org>) -> BTreeMap<String, Option<String>> {
+    orgs.iter().map(|(code, org)| (code.clone(), org.parent_code.clone())).collect()
+}
+
+/// An `org.updated` for every other department whose effective parent moved with a change to `changed` (a parent
+/// that arrives adopts its waiting children, one that leaves sends them to the top level, a loop may break
+/// elsewhere), so a backend that mirrors `parentCode` stays right.
+fn moved(
+    before: &BTreeMap<String, Option<String>>,
+    orgs: &BTreeMap<String, Org>,
+    changed: &str,
+    changes: &mut Changes,
+) {
+    for (code, org) in orgs {
+        if code != changed && before.get(code).is_some_and(|was| *was != org.parent_code) {
+            changes.push("org.updated", format!("org/{code}"), json!({ "org": org_data(code, org) }));
+        }
+    }
 }
 
 fn all_org_sync(rec: &mut TenantRecord, r: &AllOrgSync, changes: &mut Changes) {
@@ -369,8 +393,20 @@ mod tests {
         assert_eq!(first["data"]["org"]["declaredParent"], "parent");
         let rec = apply(Some(rec), &org("parent", ""), None, true, 2).expect("parent");
         assert_eq!(rec.orgs["child"].parent_code.as_deref(), Some("parent"), "the waiting child is adopted");
-        let rec = apply(Some(rec), &org("child", "parent"), None, true, 3);
-        assert!(rec.is_none(), "the same declaration again changes nothing");
+        assert_eq!(kinds(&rec), ["org.created", "org.created", "org.updated"]);
+        let adopted = data(&rec, 2);
+        assert_eq!(adopted["data"]["org"]["orgCode"], "child", "the adoption is told");
+        assert_eq!(adopted["data"]["org"]["parentCode"], "parent");
+        let again = apply(Some(rec.clone()), &org("child", "parent"), None, true, 3);
+        assert!(again.is_none(), "the same declaration again changes nothing");
+        let delete_parent = sync(KitSync::SingleOrgSync, json!({"orgCode":"parent","orgName":"parent","flag":0}));
+        let deleted = apply(Some(rec), &delete_parent, None, true, 4).expect("parent deleted");
+        let last = data(&deleted, deleted.outbox.len() - 1);
+        assert_eq!(kinds(&deleted).last(), Some(&"org.updated"));
+        assert_eq!(
+            (last["data"]["org"]["orgCode"].as_str(), &last["data"]["org"]["parentCode"]),
+            (Some("child"), &Value::Null)
+        );
     }
 
     #[test]
@@ -378,8 +414,11 @@ mod tests {
         let app = |ciphertext: &str| {
             sync(KitSync::ApplicationSync, json!({"appId":"a","clientId":"c","clientSecret":ciphertext,"flag":1}))
         };
-        let same = super::super::record::secret_digest("the secret");
-        let other = super::super::record::secret_digest("another secret");
+        let key = [7u8; 32];
+        let same = super::super::record::secret_digest(&key, "the secret");
+        let other = super::super::record::secret_digest(&key, "another secret");
+        let rotated_key = super::super::record::secret_digest(&[8u8; 32], "the secret");
+        assert_ne!(same, rotated_key, "the same secret under another key is another digest");
         let rec = apply(None, &app("ct-1"), Some(&same), true, 1).expect("created");
         assert!(apply(Some(rec.clone()), &app("ct-2"), Some(&same), true, 2).is_none(), "same secret, new ciphertext");
         let rotated = apply(Some(rec.clone()), &app("ct-3"), Some(&other), true, 3).expect("a new secret is a change");

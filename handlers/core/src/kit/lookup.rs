@@ -31,12 +31,12 @@ impl Tokened for NameSet {
     }
 }
 
-async fn add<S: Store, R: Random>(store: &S, random: &R, key: &str, name: &str) -> Result<(), StoreError> {
+async fn add<S: Store, R: Random>(store: &S, random: &R, now_ms: u64, key: &str, name: &str) -> Result<(), StoreError> {
     // A read first: the index is usually complete already, and a read costs less than a swap.
     if atomic::read::<_, NameSet>(store, key).await?.is_some_and(|s| s.names.iter().any(|n| n == name)) {
         return Ok(());
     }
-    atomic::update(store, random, key, |current: Option<NameSet>| {
+    atomic::update(store, random, now_ms, key, |current: Option<NameSet>| {
         let mut set = current.unwrap_or_default();
         if set.names.iter().any(|n| n == name) {
             return Change::Keep(());
@@ -56,11 +56,16 @@ async fn names<S: Store>(store: &S, key: &str) -> Result<Vec<String>, StoreError
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
-pub async fn index<S: Store, R: Random>(store: &S, random: &R, rec: &TenantRecord) -> Result<(), StoreError> {
+pub async fn index<S: Store, R: Random>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    rec: &TenantRecord,
+) -> Result<(), StoreError> {
     let Some(tenant) = &rec.tenant else { return Ok(()) };
-    add(store, random, &tenant_index_key(rec.test, &rec.tenant_id), &rec.instance_id).await?;
+    add(store, random, now_ms, &tenant_index_key(rec.test, &rec.tenant_id), &rec.instance_id).await?;
     if !tenant.tenant_code.is_empty() {
-        add(store, random, &code_index_key(rec.test, &tenant.tenant_code), &rec.tenant_id).await?;
+        add(store, random, now_ms, &code_index_key(rec.test, &tenant.tenant_code), &rec.tenant_id).await?;
     }
     Ok(())
 }
@@ -145,7 +150,7 @@ mod tests {
         let (test, instance_id, tenant_id) = crate::kit::apply::target(&req);
         let key = tenant_key(test, instance_id, tenant_id);
         let rec = pollster::block_on(async {
-            atomic::update(store, &OsRandom, &key, |cur: Option<TenantRecord>| {
+            atomic::update(store, &OsRandom, 1, &key, |cur: Option<TenantRecord>| {
                 match apply(cur.clone(), &req, None, false, 1) {
                     Some(next) => Change::Write(next.clone(), Some(next)),
                     None => Change::Keep(cur),
@@ -155,7 +160,7 @@ mod tests {
         })
         .expect("store");
         if let Some(rec) = rec {
-            pollster::block_on(index(store, &OsRandom, &rec)).expect("index");
+            pollster::block_on(index(store, &OsRandom, 1, &rec)).expect("index");
         }
     }
 

@@ -274,8 +274,8 @@ async fn serve_verified<'a, S: Store, B: Backend, C: Clock, R: Random>(
     {
         // Checked now so that a secret SSO could never use is refused while the marketplace can still fix it; stored
         // encrypted, as received, with a digest that recognises a repeat under a fresh encryption.
-        match rsa.map(|key| key.decrypt(&app.client_secret)) {
-            Some(Ok((plain, _))) => secret_digest = Some(record::secret_digest(&plain)),
+        match rsa.map(|key| (key.fingerprint(), key.decrypt(&app.client_secret))) {
+            Some((fingerprint, Ok((plain, _)))) => secret_digest = Some(record::secret_digest(&fingerprint, &plain)),
             _ => {
                 return Ok(Reply::error(
                     iface,
@@ -391,17 +391,18 @@ async fn store_sync<S: Store, B: Backend, C: Clock, R: Random>(
     let forward = cfg.backend.is_some();
     let (test, instance_id, tenant_id) = apply::target(request);
     let key = record::tenant_key(test, instance_id, tenant_id);
-    let written = atomic::update(ctx.store, ctx.random, &key, |current: Option<TenantRecord>| {
-        match apply::apply(current.clone(), request, secret_digest, forward, now) {
-            Some(next) => Change::Write(next.clone(), Some(next)),
-            None => Change::Keep(current),
-        }
-    })
-    .await?;
+    let written =
+        atomic::update(ctx.store, ctx.random, now, &key, |current: Option<TenantRecord>| {
+            match apply::apply(current.clone(), request, secret_digest, forward, now) {
+                Some(next) => Change::Write(next.clone(), Some(next)),
+                None => Change::Keep(current),
+            }
+        })
+        .await?;
     let Some(rec) = written else { return Ok(()) };
     // Listed before anything else can fail, so a stored event is always either delivered or in `outbox/due`.
     outbox::ensure_listed(ctx, &rec).await?;
-    lookup::index(ctx.store, ctx.random, &rec).await?;
+    lookup::index(ctx.store, ctx.random, now, &rec).await?;
     if forward && !rec.outbox.is_empty() {
         outbox::deliver_kit_now(ctx, cfg, &run.deadline, &mut run.report, rec).await?;
     }

@@ -84,11 +84,19 @@ impl Application {
     }
 }
 
-/// A one-way digest of a decrypted client secret (SHA-256, hex, domain-separated), to recognise a repeated secret
-/// without keeping it in clear. Client secrets are long random strings, so the digest does not reveal them.
-pub fn secret_digest(plaintext: &str) -> String {
+/// A one-way digest of a decrypted client secret and the key it was encrypted for (SHA-256 over a fixed label, a NUL,
+/// the key's [`crate::crypto::rsa_secret::ClientSecretKey::fingerprint`] and the secret, hex), to recognise a
+/// repeated secret without keeping it in clear; a secret sent again under a rotated key is a change (its stored
+/// ciphertext must decrypt under the current key). Client secrets are long random strings, so the digest does not
+/// reveal them.
+pub fn secret_digest(key_fingerprint: &[u8; 32], plaintext: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::new().chain_update(b"koogallery-edge kit client secret\0").chain_update(plaintext).finalize())
+    let digest = Sha256::new()
+        .chain_update(b"koogallery-edge kit client secret\0")
+        .chain_update(key_fingerprint)
+        .chain_update(plaintext)
+        .finalize();
+    hex::encode(digest)
 }
 
 impl std::fmt::Debug for Application {

@@ -15,8 +15,8 @@
 //! Creating a key is the other place hosts differ: Spin 4.1's SQLite store writes a swap on a *missing* key
 //! unconditionally (an upsert), so two requests that both read "absent" could each write, and the later one would
 //! replace the earlier one's change. So a first write is made only by the request that wins the key's creation
-//! claim (an atomic counter, [`creation_claim_key`]); the others wait for the key to exist ([`Store::pause`]) and
-//! then update it with a real compare-and-swap.
+//! claim (atomic counters per time bucket, [`creation_claim_key`]); the others wait for the key to exist
+//! ([`Store::pause`]) and then update it with a real compare-and-swap.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +68,7 @@ pub enum Change<T, O> {
 }
 
 /// Atomically replaces the JSON value under `key` with what `decide` makes of the current one (`None` when absent).
+/// `now_ms` is the request's wall-clock time (it dates a creation claim, see [`CLAIM_BUCKET_MS`]).
 ///
 /// `decide` may run several times (once per conflict), each time on the freshest value; it must not have effects
 /// other than its return value.
@@ -75,7 +76,13 @@ pub enum Change<T, O> {
 /// # Errors
 /// [`StoreError`] when the store fails, the stored value is not valid JSON for `T` (it is never silently replaced),
 /// or [`MAX_ATTEMPTS`] conflicts in a row.
-pub async fn update<S, R, T, O, F>(store: &S, random: &R, key: &str, mut decide: F) -> Result<O, StoreError>
+pub async fn update<S, R, T, O, F>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    key: &str,
+    mut decide: F,
+) -> Result<O, StoreError>
 where
     S: Store + ?Sized,
     R: Random + ?Sized,
@@ -105,7 +112,7 @@ where
         if current.is_none() {
             // Spin 4.1's SQLite store writes a swap on a missing key unconditionally (an upsert): a first write could
             // replace another request's first write. So only one request at a time may create a key.
-            match create::<S, T>(store, key, &bytes, &token).await? {
+            match create::<S, T>(store, now_ms, key, &bytes, &token).await? {
                 Created::Done => return Ok(output),
                 Created::Exists(fresh, fresh_cas) => {
                     current = fresh;
@@ -132,12 +139,16 @@ where
 pub const CREATE_PAUSE_MS: u64 = 5;
 
 /// How many times a request looks before it gives up on a creator (about one second in all): the creator then
-/// failed between its claim and its write, so the claim is released for the marketplace's retry.
+/// failed between its claim and its write; the request answers a store error and the marketplace retries.
 pub const CREATE_LOOKS: u32 = 200;
 
-/// The counter that elects the one request allowed to create `key`.
-pub fn creation_claim_key(key: &str) -> String {
-    format!("atomic/creating/{key}")
+/// Creation claims are counted per time bucket of this length, so a claim whose request died (it can never be
+/// released) stops blocking the key's creation two buckets later.
+pub const CLAIM_BUCKET_MS: u64 = 10_000;
+
+/// The counter of requests claiming the creation of `key` in time bucket `bucket`.
+pub fn creation_claim_key(key: &str, bucket: u64) -> String {
+    format!("atomic/creating/{bucket}/{key}")
 }
 
 /// How an attempt to create a key ended.
@@ -148,23 +159,45 @@ enum Created<C> {
     Exists(Option<Vec<u8>>, C),
 }
 
-/// Creates `key` with `bytes` unless another request is creating it: the first to increment the key's
-/// [`creation_claim_key`] writes, the others wait until the key exists and then update it with a real
-/// compare-and-swap. The claim is released once the key exists, so a key that is deleted can be created again.
+/// Creates `key` with `bytes` unless another request is creating it; the others wait until the key exists and then
+/// update it with a real compare-and-swap.
+///
+/// The election uses only atomic counters (the one primitive every host makes atomic on a missing key): a request
+/// increments its bucket's [`creation_claim_key`] and is elected when it got `1` and both neighbouring buckets
+/// count `0` — each side increments before it reads the other, so two requests on either side of a bucket
+/// boundary cannot both be elected. A request that is not elected takes its increment back at once, so only an
+/// elected request that died leaves a count, which blocks its own and the next bucket only. The elected request
+/// removes the three counters once the key exists (a count taken back after that only leaves an unused key).
 async fn create<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
     store: &S,
+    now_ms: u64,
     key: &str,
     bytes: &[u8],
     token: &WriteToken,
 ) -> Result<Created<S::Cas>, StoreError> {
-    let claim = creation_claim_key(key);
-    if store.increment(&claim, 1).await? == 1 {
+    let bucket = now_ms / CLAIM_BUCKET_MS;
+    let own = creation_claim_key(key, bucket);
+    let previous = bucket.checked_sub(1).map(|b| creation_claim_key(key, b));
+    let next = creation_claim_key(key, bucket.saturating_add(1));
+    let counted = store.increment(&own, 1).await?;
+    let elected = match elect(store, counted, previous.as_deref(), &next).await {
+        Ok(elected) => elected,
+        Err(e) => {
+            let _ = store.increment(&own, -1).await;
+            return Err(e);
+        }
+    };
+    if elected {
         let written = create_claimed::<S, T>(store, key, bytes, token).await;
-        let released = store.delete(&claim).await;
+        let mut released = Ok(());
+        for claim in previous.iter().chain([&next, &own]) {
+            released = released.and(store.delete(claim).await);
+        }
         let written = written?;
         released?;
         return Ok(written);
     }
+    store.increment(&own, -1).await?;
     for _ in 0..CREATE_LOOKS {
         store.pause(CREATE_PAUSE_MS).await;
         let (fresh, fresh_cas) = store.begin_swap(key).await?;
@@ -172,8 +205,27 @@ async fn create<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
             return Ok(Created::Exists(fresh, fresh_cas));
         }
     }
-    store.delete(&claim).await?;
     Err(StoreError(format!("{key}: another request claimed its creation and did not finish; try again")))
+}
+
+/// Whether a request whose increment of its own bucket gave `counted` may create the key: it was first in its
+/// bucket, and no request holds a claim in the bucket before or after (read with a zero increment: hosts keep
+/// counters in their own format).
+async fn elect<S: Store + ?Sized>(
+    store: &S,
+    counted: i64,
+    previous: Option<&str>,
+    next: &str,
+) -> Result<bool, StoreError> {
+    if counted != 1 {
+        return Ok(false);
+    }
+    if let Some(previous) = previous
+        && store.increment(previous, 0).await? != 0
+    {
+        return Ok(false);
+    }
+    Ok(store.increment(next, 0).await? == 0)
 }
 
 /// The claimed creation: the key is read again (the previous creator may have finished since this request read it),
@@ -226,9 +278,14 @@ mod tests {
     use crate::ports::{MemoryStore, OsRandom};
     use std::cell::Cell;
 
+    /// A request's clock in the tests: in bucket 170 000.
+    const NOW: u64 = 1_700_000_000_000;
+
     #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
     struct Counter {
         n: u32,
+        #[serde(default)]
+        names: Vec<String>,
         #[serde(default)]
         writes: Vec<String>,
     }
@@ -285,7 +342,7 @@ mod tests {
     fn a_misreported_conflict_is_recognised_by_the_token() {
         let store = LyingSwap(MemoryStore::new(), Cell::new(0));
         for expected in 1..=5 {
-            let got = pollster::block_on(update(&store, &OsRandom, "k", add_one)).expect("update");
+            let got = pollster::block_on(update(&store, &OsRandom, NOW, "k", add_one)).expect("update");
             assert_eq!(got, expected);
         }
         let stored: Counter = pollster::block_on(read(&store, "k")).expect("read").expect("present");
@@ -297,11 +354,11 @@ mod tests {
     fn a_real_conflict_re_decides_on_the_fresh_value() {
         let store = MemoryStore::new();
         let mut calls = 0;
-        let got = pollster::block_on(update(&store, &OsRandom, "k", |c: Option<Counter>| {
+        let got = pollster::block_on(update(&store, &OsRandom, NOW, "k", |c: Option<Counter>| {
             calls += 1;
             if calls == 1 {
                 // Another writer gets in between this read and the swap.
-                let other = serde_json::to_vec(&Counter { n: 10, writes: vec![] }).expect("json");
+                let other = serde_json::to_vec(&Counter { n: 10, ..Counter::default() }).expect("json");
                 pollster::block_on(store.set("k", &other)).expect("set");
             }
             add_one(c)
@@ -314,12 +371,12 @@ mod tests {
     fn tokens_are_bounded_and_keep_values_readable() {
         let store = MemoryStore::new();
         for _ in 0..40 {
-            pollster::block_on(update(&store, &OsRandom, "k", add_one)).expect("update");
+            pollster::block_on(update(&store, &OsRandom, NOW, "k", add_one)).expect("update");
         }
         let stored: Counter = pollster::block_on(read(&store, "k")).expect("read").expect("present");
         assert_eq!((stored.n, stored.writes.len()), (40, WRITE_TOKEN_LIMIT));
         store.set("bad", b"not json").now_or_fail();
-        assert!(pollster::block_on(update(&store, &OsRandom, "bad", add_one)).is_err());
+        assert!(pollster::block_on(update(&store, &OsRandom, NOW, "bad", add_one)).is_err());
     }
 
     /// A store with Spin 4.1 SQLite's swap: an upsert when the key was absent, a real compare-and-swap otherwise.
@@ -395,69 +452,84 @@ mod tests {
         }
     }
 
-    #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
-    struct Names {
-        names: Vec<String>,
-        #[serde(default)]
-        writes: Vec<String>,
-    }
-
-    impl Tokened for Names {
-        fn write_tokens(&self) -> &[String] {
-            &self.writes
-        }
-        fn write_tokens_mut(&mut self) -> &mut Vec<String> {
-            &mut self.writes
-        }
-    }
-
-    fn add_name(store: &UpsertSwap, name: &str) -> Result<(), StoreError> {
-        pollster::block_on(update(store, &OsRandom, "k", |c: Option<Names>| {
+    fn add_name_at(store: &UpsertSwap, now: u64, name: &str) -> Result<(), StoreError> {
+        pollster::block_on(update(store, &OsRandom, now, "k", |c: Option<Counter>| {
             let mut c = c.unwrap_or_default();
             c.names.push(name.to_owned());
             Change::Write(c, ())
         }))
     }
 
+    fn add_name(store: &UpsertSwap, name: &str) -> Result<(), StoreError> {
+        add_name_at(store, NOW, name)
+    }
+
     fn names(store: &UpsertSwap) -> Vec<String> {
-        let stored: Option<Names> = pollster::block_on(read(store, "k")).expect("read");
+        let stored: Option<Counter> = pollster::block_on(read(store, "k")).expect("read");
         stored.map(|n| n.names).unwrap_or_default()
     }
+
+    /// The count under a bucket's claim (0 when absent).
+    fn claims(store: &UpsertSwap, bucket: u64) -> i64 {
+        let key = creation_claim_key("k", bucket);
+        store.map.borrow().get(&key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
+    }
+
+    fn hold_claim(store: &UpsertSwap, bucket: u64) {
+        store.map.borrow_mut().insert(creation_claim_key("k", bucket), b"1".to_vec());
+    }
+
+    const BUCKET: u64 = NOW / CLAIM_BUCKET_MS;
 
     #[test]
     fn two_first_writes_on_an_upserting_store_both_count() {
         let store = UpsertSwap::default();
-        // Another request creates the key after this one read "absent" and before it writes.
+        // Another request creates the key after this one read "absent" and before it claims the creation.
         *store.before_write.borrow_mut() = Some(Box::new(|s: &UpsertSwap| add_name(s, "b").expect("b")));
         add_name(&store, "a").expect("a");
         assert_eq!(names(&store), ["b", "a"], "neither first write replaced the other");
-        assert_eq!(pollster::block_on(store.get(&creation_claim_key("k"))).expect("get"), None, "claim released");
+        let left: Vec<String> = store.map.borrow().keys().filter(|k| k.starts_with("atomic/")).cloned().collect();
+        assert!(left.is_empty(), "claims released: {left:?}");
     }
 
     #[test]
-    fn a_request_that_lost_the_claim_waits_for_the_creator_and_then_updates() {
+    fn a_request_that_finds_a_live_claim_waits_for_the_creator_and_then_updates() {
         let mut store = UpsertSwap::default();
-        // A creator holds the claim and writes on the third pause of the waiting request.
-        pollster::block_on(store.increment(&creation_claim_key("k"), 1)).expect("claim");
+        // A creator in the same bucket holds the claim and writes on the third pause of the waiting request.
+        hold_claim(&store, BUCKET);
         store.on_pause = Some(Box::new(|s: &UpsertSwap, n| {
             if n == 3 {
-                let v = serde_json::to_vec(&Names { names: vec!["creator".into()], writes: vec![] }).expect("json");
-                s.map.borrow_mut().insert("k".into(), v);
+                let v = serde_json::to_vec(&Counter { names: vec!["creator".into()], ..Counter::default() });
+                s.map.borrow_mut().insert("k".into(), v.expect("json"));
             }
         }));
         add_name(&store, "waiter").expect("waiter");
         assert_eq!(names(&store), ["creator", "waiter"]);
         assert_eq!(store.pauses.get(), 3);
+        assert_eq!(claims(&store, BUCKET), 1, "the waiter took its own count back; the creator's is untouched");
     }
 
     #[test]
-    fn a_creator_that_never_writes_fails_one_request_and_frees_the_claim() {
+    fn a_claim_in_a_neighbouring_bucket_blocks_the_creation() {
+        for neighbour in [BUCKET - 1, BUCKET + 1] {
+            let store = UpsertSwap::default();
+            hold_claim(&store, neighbour);
+            let refused = add_name(&store, "a").expect_err("not elected while a neighbour holds a claim");
+            assert!(refused.0.contains("did not finish"), "{refused}");
+            assert_eq!(store.pauses.get(), CREATE_LOOKS);
+            assert_eq!((claims(&store, BUCKET), claims(&store, neighbour)), (0, 1), "nothing else was claimed");
+            assert!(names(&store).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_creator_that_died_blocks_its_key_for_two_buckets_at_most() {
         let store = UpsertSwap::default();
-        pollster::block_on(store.increment(&creation_claim_key("k"), 1)).expect("claim");
-        let refused = add_name(&store, "a").expect_err("gave up");
-        assert!(refused.0.contains("did not finish"), "{refused}");
-        assert_eq!(store.pauses.get(), CREATE_LOOKS);
-        add_name(&store, "a").expect("the retry creates the key");
+        hold_claim(&store, BUCKET);
+        assert!(add_name_at(&store, NOW, "a").is_err(), "same bucket: waits, then gives up");
+        assert!(add_name_at(&store, NOW + CLAIM_BUCKET_MS, "a").is_err(), "next bucket: still blocked");
+        assert_eq!(claims(&store, BUCKET + 1), 0, "a request that gave up left no claim behind");
+        add_name_at(&store, NOW + 2 * CLAIM_BUCKET_MS, "a").expect("two buckets later the key is created");
         assert_eq!(names(&store), ["a"]);
     }
 

@@ -34,7 +34,7 @@ pub async fn apply_event<S: Store, B: Backend, C: Clock, R: Random>(
         let key = instance_key(test, instance_id);
         let built_in = &built_in;
         async move {
-            atomic::update(ctx.store, ctx.random, &key, |current: Option<InstanceRecord>| {
+            atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), &key, |current: Option<InstanceRecord>| {
                 let t = lifecycle::apply(current, instance_id, test, event, mode, now);
                 let Some(mut rec) = t.record else { return Change::Keep((t.outcome, None)) };
                 if !t.changed {
@@ -142,14 +142,15 @@ pub async fn notify_order<S: Store, B: Backend, C: Clock, R: Random>(
 ) -> Result<Result<(), String>, StoreError> {
     let key = format!("{}/order/{order_id}/{order_line_id}", super::state::namespace(test));
     let now = ctx.clock.now_ms();
-    let note = atomic::update(ctx.store, ctx.random, &key, |current: Option<OrderNote>| match current {
-        Some(note) => Change::Keep(note),
-        None => Change::Write(
-            OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() },
-            OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() },
-        ),
-    })
-    .await?;
+    let note =
+        atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), &key, |current: Option<OrderNote>| match current {
+            Some(note) => Change::Keep(note),
+            None => Change::Write(
+                OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() },
+                OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() },
+            ),
+        })
+        .await?;
     if cfg.backend.is_none() || note.forwarded {
         return Ok(Ok(()));
     }
@@ -164,7 +165,7 @@ pub async fn notify_order<S: Store, B: Backend, C: Clock, R: Random>(
     .to_string();
     match outbox::ask(ctx, cfg, deadline, &id, &body).await {
         Ok(reply) if (200..300).contains(&reply.status) => {
-            atomic::update(ctx.store, ctx.random, &key, |current: Option<OrderNote>| {
+            atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), &key, |current: Option<OrderNote>| {
                 let mut note = current.unwrap_or(OrderNote { notified_ms: now, forwarded: false, writes: Vec::new() });
                 if note.forwarded {
                     return Change::Keep(());

@@ -209,8 +209,14 @@ fn kit_judge(
 }
 
 /// Adds an instance to an index (nothing is written when it is listed already).
-async fn index_add<S: Store, R: Random>(store: &S, random: &R, key: &str, item: &str) -> Result<(), StoreError> {
-    atomic::update(store, random, key, |current: Option<InstanceIndex>| {
+async fn index_add<S: Store, R: Random>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    key: &str,
+    item: &str,
+) -> Result<(), StoreError> {
+    atomic::update(store, random, now_ms, key, |current: Option<InstanceIndex>| {
         let mut index = current.unwrap_or_default();
         if index.instances.iter().any(|i| i == item) {
             return Change::Keep(());
@@ -221,8 +227,14 @@ async fn index_add<S: Store, R: Random>(store: &S, random: &R, key: &str, item: 
     .await
 }
 
-async fn index_remove<S: Store, R: Random>(store: &S, random: &R, key: &str, item: &str) -> Result<(), StoreError> {
-    atomic::update(store, random, key, |current: Option<InstanceIndex>| match current {
+async fn index_remove<S: Store, R: Random>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    key: &str,
+    item: &str,
+) -> Result<(), StoreError> {
+    atomic::update(store, random, now_ms, key, |current: Option<InstanceIndex>| match current {
         Some(mut index) if index.instances.iter().any(|i| i == item) => {
             index.instances.retain(|i| i != item);
             Change::Write(index, ())
@@ -241,14 +253,14 @@ async fn index_read<S: Store>(store: &S, key: &str) -> Result<Vec<String>, Store
 ///
 /// # Errors
 /// [`StoreError`] when the store fails (the answer becomes `000005`, and the marketplace's retry lists it).
-pub async fn ensure_listed<S: Store, B, C, R: Random, T: Outboxed>(
+pub async fn ensure_listed<S: Store, B, C: Clock, R: Random, T: Outboxed>(
     ctx: &Ctx<'_, S, B, C, R>,
     rec: &T,
 ) -> Result<(), StoreError> {
     if rec.outbox().is_empty() {
         return Ok(());
     }
-    index_add(ctx.store, ctx.random, DUE_KEY, &rec.index_entry()).await
+    index_add(ctx.store, ctx.random, ctx.clock.now_ms(), DUE_KEY, &rec.index_entry()).await
 }
 
 /// The delay before the next background attempt after `attempts` failures.
@@ -323,7 +335,7 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
         let timeout_ms = target.timeout_ms.min(left - ANSWER_MARGIN_MS);
         // Take the event for the time of the call, unless another request holds it.
         let lease_until = ctx.clock.now_ms().saturating_add(timeout_ms + ANSWER_MARGIN_MS);
-        let claim = atomic::update(ctx.store, ctx.random, &key, |current: Option<T>| {
+        let claim = atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), &key, |current: Option<T>| {
             let Some(mut fresh) = current else { return Change::Keep(Claim::Gone(None)) };
             match fresh.outbox().iter().position(|e| e.id == next.id) {
                 Some(0) if fresh.outbox()[0].leased_until_ms > ctx.clock.now_ms() => Change::Keep(Claim::Busy),
@@ -362,7 +374,7 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
         };
         let now = ctx.clock.now_ms();
         let max_attempts = cfg.max_attempts();
-        let outcome = atomic::update(ctx.store, ctx.random, &key, |current: Option<T>| {
+        let outcome = atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), &key, |current: Option<T>| {
             let Some(mut fresh) = current else { return Change::Keep(None) };
             let Some(pos) = fresh.outbox().iter().position(|e| e.id == next.id) else {
                 // Delivered (or dead-lettered) by someone else meanwhile.
@@ -413,7 +425,7 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
                 report.failed += 1;
                 report.last_error = failure;
                 report.dead_lettered.push(next.kind.clone());
-                index_add(ctx.store, ctx.random, DEAD_KEY, &rec.index_entry()).await?;
+                index_add(ctx.store, ctx.random, ctx.clock.now_ms(), DEAD_KEY, &rec.index_entry()).await?;
             }
         }
     }
@@ -539,7 +551,7 @@ pub async fn drain<S: Store, B: Backend, C: Clock, R: Random>(
         let walk = Walk { item, deadline, respect_backoff: true };
         let delivered = match parse_entry(item) {
             None => {
-                index_remove(ctx.store, ctx.random, DUE_KEY, item).await?;
+                index_remove(ctx.store, ctx.random, ctx.clock.now_ms(), DUE_KEY, item).await?;
                 continue;
             }
             Some(Entry::Instance(test, id)) => match instances {
@@ -580,7 +592,7 @@ async fn visit<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
         other => other,
     };
     if rec.as_ref().is_none_or(|r| r.outbox().is_empty()) {
-        index_remove(ctx.store, ctx.random, DUE_KEY, walk.item).await?;
+        index_remove(ctx.store, ctx.random, ctx.clock.now_ms(), DUE_KEY, walk.item).await?;
         // An event may have been queued between the read and the removal: list it again then.
         if let Some(again) = atomic::read::<_, T>(ctx.store, key).await? {
             ensure_listed(ctx, &again).await?;
@@ -668,7 +680,7 @@ pub async fn list<S: Store>(store: &S) -> Result<(Vec<ListedEvent>, Vec<ListedEv
 ///
 /// # Errors
 /// [`StoreError`] when the store fails; what was re-queued stays re-queued.
-pub async fn redrive<S: Store, B, C, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Result<usize, StoreError> {
+pub async fn redrive<S: Store, B, C: Clock, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Result<usize, StoreError> {
     let mut requeued = 0;
     for item in index_read(ctx.store, DEAD_KEY).await? {
         requeued += match parse_entry(&item) {
@@ -682,12 +694,12 @@ pub async fn redrive<S: Store, B, C, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Re
     Ok(requeued)
 }
 
-async fn redrive_one<S: Store, B, C, R: Random, T: Outboxed>(
+async fn redrive_one<S: Store, B, C: Clock, R: Random, T: Outboxed>(
     ctx: &Ctx<'_, S, B, C, R>,
     item: &str,
     key: &str,
 ) -> Result<usize, StoreError> {
-    let moved = atomic::update(ctx.store, ctx.random, key, |current: Option<T>| {
+    let moved = atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), key, |current: Option<T>| {
         let Some(mut rec) = current.filter(|r| !r.dead_letters().is_empty()) else { return Change::Keep(None) };
         let mut dead: Vec<PendingDelivery> = std::mem::take(rec.dead_letters_mut());
         for e in &mut dead {
@@ -706,10 +718,10 @@ async fn redrive_one<S: Store, B, C, R: Random, T: Outboxed>(
         ensure_listed(ctx, &rec).await?;
         requeued = n;
     }
-    index_remove(ctx.store, ctx.random, DEAD_KEY, item).await?;
+    index_remove(ctx.store, ctx.random, ctx.clock.now_ms(), DEAD_KEY, item).await?;
     // A letter may have died between the move and the removal: list it again then.
     if atomic::read::<_, T>(ctx.store, key).await?.is_some_and(|r| !r.dead_letters().is_empty()) {
-        index_add(ctx.store, ctx.random, DEAD_KEY, item).await?;
+        index_add(ctx.store, ctx.random, ctx.clock.now_ms(), DEAD_KEY, item).await?;
     }
     Ok(requeued)
 }

@@ -92,7 +92,7 @@ pub async fn sweep_if_due<S: Store, R: Random>(
     if !due(mark.as_ref()) {
         return Ok(0);
     }
-    let claimed = atomic::update(store, random, SWEEP_KEY, |current: Option<Entry>| {
+    let claimed = atomic::update(store, random, now_ms, SWEEP_KEY, |current: Option<Entry>| {
         if due(current.as_ref()) {
             Change::Write(Entry { ts: now_ms, writes: current.map(|c| c.writes).unwrap_or_default() }, true)
         } else {
