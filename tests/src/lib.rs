@@ -2,11 +2,15 @@
 //! and a Wasm implementation (the `produce` component in the harness), so every scenario runs against both and the
 //! two must agree.
 
+mod backend;
+mod cassettes;
 pub mod model;
 mod native;
 mod scenario;
 mod wasm;
 
+pub use backend::{FlakyBackend, Outage};
+pub use cassettes::replay_cassette_dir;
 pub use native::NativeEndpoint;
 pub use scenario::{Lifecycle, code, json};
 pub use wasm::{WasmEndpoint, WasmOptions, from_http, to_http, workspace_root};

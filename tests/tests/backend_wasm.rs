@@ -1,40 +1,17 @@
 //! Forward mode through the Wasm component: the seller's backend fails, then recovers; the creation event reaches
 //! it with the same `webhook-id` on every attempt, nothing is lost, and the instance becomes ready only then.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use conformance::{Endpoint, Lifecycle, WasmEndpoint, WasmOptions, code, json};
-use harness::OutboundHandler;
+use conformance::{Endpoint, FlakyBackend, Lifecycle, Outage, WasmEndpoint, WasmOptions, code, json};
 use serde_json::json as j;
-use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
-
-#[derive(Default)]
-struct FlakyBackend {
-    up: AtomicBool,
-    attempts: Mutex<Vec<(String, Vec<u8>)>>,
-    delivered: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-#[async_trait::async_trait]
-impl OutboundHandler for FlakyBackend {
-    async fn handle(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, ErrorCode> {
-        let id = request.headers().get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let body = request.body().to_vec();
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).push((id.clone(), body.clone()));
-        if !self.up.load(Ordering::SeqCst) {
-            return Err(ErrorCode::ConnectionRefused);
-        }
-        self.delivered.lock().unwrap_or_else(|e| e.into_inner()).push((id, body));
-        let reply = br#"{"appInfo":{"frontEndUrl":"https://tenant.example.com/login","userName":"owner","password":"S3cret!x"}}"#;
-        Ok(http::Response::new(Bytes::from_static(reply)))
-    }
-}
 
 #[test]
 fn failing_then_recovering_backend_gets_every_event_once_with_a_stable_id() {
-    let backend = Arc::new(FlakyBackend::default());
+    let backend = Arc::new(FlakyBackend::new(
+        Outage::Refused,
+        br#"{"appInfo":{"frontEndUrl":"https://tenant.example.com/login","userName":"owner","password":"S3cret!x"}}"#,
+    ));
     let opts = WasmOptions {
         variables: vec![
             ("backend_url".into(), "http://backend.test/events".into()),
@@ -61,16 +38,16 @@ fn failing_then_recovering_backend_gets_every_event_once_with_a_stable_id() {
     let retry = signer
         .send(&ep, &j!({"activity":"newInstance","orderId":"CSFWD","orderLineId":"CSFWD-000001","businessId":"b2"}));
     assert_eq!(json(&retry)["instanceId"].as_str(), Some(id.as_str()));
-    assert!(backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+    assert!(backend.delivered().is_empty());
 
     // Backend back: the next poll delivers the event and returns the backend's login information.
-    backend.up.store(true, Ordering::SeqCst);
+    backend.set_up(true);
     let ready = signer.send(&ep, &query);
     assert_eq!(code(&ready), "000000");
     assert_eq!(json(&ready)["info"][0]["appInfo"]["frontEndUrl"], "https://tenant.example.com/login");
 
-    let attempts = backend.attempts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let delivered = backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let attempts = backend.attempts();
+    let delivered = backend.delivered();
     assert!(attempts.len() >= 4, "every request retried delivery: {}", attempts.len());
     assert!(attempts.iter().all(|(aid, body)| *aid == attempts[0].0 && *body == attempts[0].1), "same id and body");
     assert_eq!(delivered.len(), 1);
@@ -81,7 +58,7 @@ fn failing_then_recovering_backend_gets_every_event_once_with_a_stable_id() {
     // Nothing left in the outbox; the next event goes straight through.
     let freeze = signer.send(&ep, &j!({"activity":"updateInstanceStatus","instanceId":id,"status":"FREEZE"}));
     assert_eq!(code(&freeze), "000000");
-    let delivered = backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let delivered = backend.delivered();
     assert_eq!(delivered.len(), 2);
     let record = ep.value(&format!("live/instance/{id}")).unwrap_or_default();
     let record: serde_json::Value = serde_json::from_slice(&record).unwrap_or_default();

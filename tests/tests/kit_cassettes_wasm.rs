@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use conformance::workspace_root;
+use conformance::{replay_cassette_dir, workspace_root};
 use koogallery_core::crypto::rsa_secret::{ClientSecretKey, OaepVariant, SystemRng, encrypt_client_secret};
 use serde_json::Value;
 
@@ -19,26 +19,8 @@ fn read(name: &str) -> String {
 
 #[test]
 fn kit_cassettes_pass_through_wasm() {
-    let root = workspace_root();
-    let cassettes = match harness::cassette::load_dir(&root.join("tests/cassettes/kit")) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    };
-    assert!(cassettes.len() >= 6, "examples, routes, shapes, idempotency, refusals, production URL, configuration");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
-    let mut failures = Vec::new();
-    let mut steps = 0;
-    for cassette in &cassettes {
-        let results = match rt.block_on(harness::cassette::run(cassette, &root.join("spin.toml"), &[])) {
-            Ok(r) => r,
-            Err(e) => panic!("{}: {e:#}", cassette.title()),
-        };
-        steps += results.len();
-        failures.extend(
-            results.into_iter().filter(|r| !r.passed).map(|r| format!("{} / {}: {}", r.cassette, r.step, r.detail)),
-        );
-    }
-    assert!(failures.is_empty(), "{} of {steps} steps failed:\n{}", failures.len(), failures.join("\n"));
+    let (cassettes, steps) = replay_cassette_dir("tests/cassettes/kit");
+    assert!(cassettes >= 6, "examples, routes, shapes, idempotency, refusals, production URL, configuration");
     assert!(steps >= 150, "only {steps} steps ran");
 }
 

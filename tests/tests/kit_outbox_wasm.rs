@@ -2,40 +2,15 @@
 //! durable outbox, is listed for the operator, and reaches the backend with the same `webhook-id` when the backend
 //! is back — through the production interface's drain route, without the marketplace calling again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use conformance::{Endpoint, WasmEndpoint, WasmOptions, code, json};
-use harness::OutboundHandler;
+use conformance::{Endpoint, FlakyBackend, Outage, WasmEndpoint, WasmOptions, code, json};
 use koogallery_core::http::Inbound;
 use koogallery_core::marketplace::Marketplace;
 use serde_json::json as j;
-use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
 const KIT_KEY: &str = "kit-key-for-the-outbox-test";
 const ADMIN: &str = "operator-token";
-
-#[derive(Default)]
-struct FlakyBackend {
-    up: AtomicBool,
-    attempts: Mutex<Vec<(String, Vec<u8>)>>,
-    delivered: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-#[async_trait::async_trait]
-impl OutboundHandler for FlakyBackend {
-    async fn handle(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, ErrorCode> {
-        let id = request.headers().get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let body = request.body().to_vec();
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).push((id.clone(), body.clone()));
-        if !self.up.load(Ordering::SeqCst) {
-            return Ok(http::Response::builder().status(503).body(Bytes::new()).unwrap_or_default());
-        }
-        self.delivered.lock().unwrap_or_else(|e| e.into_inner()).push((id, body));
-        Ok(http::Response::new(Bytes::new()))
-    }
-}
 
 fn tenant_sync(ep: &WasmEndpoint, flag: i64, name: &str) -> koogallery_core::http::Outbound {
     let body = j!({
@@ -63,7 +38,7 @@ fn operator(ep: &WasmEndpoint, method: &str, path: &str) -> serde_json::Value {
 
 #[test]
 fn a_kit_event_waits_for_a_down_backend_and_the_drain_route_delivers_it_once() {
-    let backend = Arc::new(FlakyBackend::default());
+    let backend = Arc::new(FlakyBackend::new(Outage::Unavailable, b""));
     let opts = WasmOptions {
         variables: vec![
             ("kit_access_keys".into(), KIT_KEY.into()),
@@ -79,7 +54,7 @@ fn a_kit_event_waits_for_a_down_backend_and_the_drain_route_delivers_it_once() {
 
     // The backend is down: the marketplace is still told 000000 (the change is stored), and the event waits.
     assert_eq!(code(&tenant_sync(&ep, 1, "Outbox Ltd")), "000000");
-    assert!(backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+    assert!(backend.delivered().is_empty());
     let listed = operator(&ep, "GET", "/produce/outbox");
     let waiting = listed["waiting"].as_array().cloned().unwrap_or_default();
     assert_eq!(waiting.len(), 1, "{listed}");
@@ -94,22 +69,22 @@ fn a_kit_event_waits_for_a_down_backend_and_the_drain_route_delivers_it_once() {
     assert_eq!(listed["waiting"].as_array().map(Vec::len), Some(1), "{listed}");
 
     // The backend is back; the marketplace never calls again. An operator's scheduler drains.
-    backend.up.store(true, Ordering::SeqCst);
+    backend.set_up(true);
     ep.set_now(ep.now() + 3_600_000);
     let drained = operator(&ep, "POST", "/produce/outbox/drain");
-    let delivered = backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let delivered = backend.delivered();
     assert_eq!(delivered.len(), 1, "{drained}");
     let event: serde_json::Value = serde_json::from_slice(&delivered[0].1).unwrap_or_default();
     assert_eq!(event["type"], "tenant.created");
     assert_eq!(event["data"]["domainUrl"], "https://outbox.tenantaccount.example.com");
-    let attempts = backend.attempts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let attempts = backend.attempts();
     assert!(attempts.len() >= 2);
     assert!(attempts.iter().all(|(id, body)| *id == attempts[0].0 && *body == attempts[0].1), "same id and body");
     assert_eq!(operator(&ep, "GET", "/produce/outbox")["waiting"], j!([]));
 
     // The next change goes straight through, with its own id.
     assert_eq!(code(&tenant_sync(&ep, 2, "Outbox Group")), "000000");
-    let delivered = backend.delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let delivered = backend.delivered();
     assert_eq!(delivered.len(), 2);
     assert_ne!(delivered[0].0, delivered[1].0);
     let event: serde_json::Value = serde_json::from_slice(&delivered[1].1).unwrap_or_default();

@@ -160,3 +160,29 @@ pub(super) fn requests(data: &[u8]) -> Vec<&[u8]> {
     out.push(rest);
     out
 }
+
+/// Checks that a business answer is what the marketplace can read — HTTP 200, declared JSON, ASCII only, a six-digit
+/// `resultCode` that the log summary repeats, a `Body-Sign` that verifies under `keys` — and returns the code.
+pub(super) fn check_signed_answer(handled: &crate::produce::Handled, keys: &KeyRing) -> String {
+    let response = &handled.response;
+    assert_eq!(response.status, 200, "business outcomes are answered with HTTP 200");
+    assert!(
+        response.header("content-type").is_some_and(|c| c.starts_with("application/json")),
+        "the answer is not declared JSON"
+    );
+    assert!(response.body.is_ascii(), "the answer is not ASCII-only JSON: {}", String::from_utf8_lossy(&response.body));
+    let value: Result<Value, _> = serde_json::from_slice(&response.body);
+    let code = value.as_ref().ok().and_then(|v| v.get("resultCode")).and_then(Value::as_str).unwrap_or("");
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "resultCode is not 6 digits: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(code, handled.summary.result_code.as_str(), "the summary's result code is not the answer's");
+    let sign = response.header(crate::signing::body_sign::HEADER_NAME);
+    assert!(
+        sign.is_some_and(|s| crate::signing::body_sign::verify(s, &response.body, keys).is_ok()),
+        "Body-Sign is missing or does not verify"
+    );
+    code.to_owned()
+}

@@ -9,7 +9,6 @@ use crate::kit::{KitConfig, TenantRecord, handle};
 use crate::marketplace::Marketplace;
 use crate::ports::{FixedClock, MemoryStore, NoBackend, OsRandom};
 use crate::produce::{Ctx, Handled};
-use crate::signing::body_sign;
 use crate::signing::keys::KeyRing;
 use crate::wire::kit::KitSync;
 
@@ -28,20 +27,7 @@ fn check_answer(handled: &Handled, keys: &KeyRing, sync: KitSync) -> String {
         assert_eq!(msg, "not configured: set rsa_private_key");
         return code.to_owned();
     }
-    assert_eq!(response.status, 200, "business outcomes are answered with HTTP 200");
-    assert!(response.body.is_ascii(), "the answer is not ASCII-only JSON: {}", String::from_utf8_lossy(&response.body));
-    assert!(
-        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
-        "resultCode is not 6 digits: {}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert_eq!(code, handled.summary.result_code.as_str(), "the summary's result code is not the answer's");
-    let sign = response.header(body_sign::HEADER_NAME);
-    assert!(
-        sign.is_some_and(|s| body_sign::verify(s, &response.body, keys).is_ok()),
-        "Body-Sign is missing or does not verify under the kit key"
-    );
-    code.to_owned()
+    check_signed_answer(handled, keys)
 }
 
 /// Every stored department tree is normalised: each effective parent is in the tree, and no walk up loops.

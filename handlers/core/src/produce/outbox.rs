@@ -209,14 +209,12 @@ fn kit_judge(
 }
 
 /// Adds an instance to an index (nothing is written when it is listed already).
-async fn index_add<S: Store, R: Random>(
-    store: &S,
-    random: &R,
-    now_ms: u64,
+async fn index_add<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
     key: &str,
     item: &str,
 ) -> Result<(), StoreError> {
-    atomic::update(store, random, now_ms, key, |current: Option<InstanceIndex>| {
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), key, |current: Option<InstanceIndex>| {
         let mut index = current.unwrap_or_default();
         if index.instances.iter().any(|i| i == item) {
             return Change::Keep(());
@@ -227,14 +225,13 @@ async fn index_add<S: Store, R: Random>(
     .await
 }
 
-async fn index_remove<S: Store, R: Random>(
-    store: &S,
-    random: &R,
-    now_ms: u64,
+/// Removes an instance from an index.
+async fn index_remove<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
     key: &str,
     item: &str,
 ) -> Result<(), StoreError> {
-    atomic::update(store, random, now_ms, key, |current: Option<InstanceIndex>| match current {
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), key, |current: Option<InstanceIndex>| match current {
         Some(mut index) if index.instances.iter().any(|i| i == item) => {
             index.instances.retain(|i| i != item);
             Change::Write(index, ())
@@ -260,7 +257,7 @@ pub async fn ensure_listed<S: Store, B, C: Clock, R: Random, T: Outboxed>(
     if rec.outbox().is_empty() {
         return Ok(());
     }
-    index_add(ctx.store, ctx.random, ctx.clock.now_ms(), DUE_KEY, &rec.index_entry()).await
+    index_add(ctx, DUE_KEY, &rec.index_entry()).await
 }
 
 /// The delay before the next background attempt after `attempts` failures.
@@ -425,7 +422,7 @@ async fn deliver<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
                 report.failed += 1;
                 report.last_error = failure;
                 report.dead_lettered.push(next.kind.clone());
-                index_add(ctx.store, ctx.random, ctx.clock.now_ms(), DEAD_KEY, &rec.index_entry()).await?;
+                index_add(ctx, DEAD_KEY, &rec.index_entry()).await?;
             }
         }
     }
@@ -551,7 +548,7 @@ pub async fn drain<S: Store, B: Backend, C: Clock, R: Random>(
         let walk = Walk { item, deadline, respect_backoff: true };
         let delivered = match parse_entry(item) {
             None => {
-                index_remove(ctx.store, ctx.random, ctx.clock.now_ms(), DUE_KEY, item).await?;
+                index_remove(ctx, DUE_KEY, item).await?;
                 continue;
             }
             Some(Entry::Instance(test, id)) => match instances {
@@ -592,7 +589,7 @@ async fn visit<S: Store, B: Backend, C: Clock, R: Random, T: Outboxed>(
         other => other,
     };
     if rec.as_ref().is_none_or(|r| r.outbox().is_empty()) {
-        index_remove(ctx.store, ctx.random, ctx.clock.now_ms(), DUE_KEY, walk.item).await?;
+        index_remove(ctx, DUE_KEY, walk.item).await?;
         // An event may have been queued between the read and the removal: list it again then.
         if let Some(again) = atomic::read::<_, T>(ctx.store, key).await? {
             ensure_listed(ctx, &again).await?;
@@ -718,10 +715,10 @@ async fn redrive_one<S: Store, B, C: Clock, R: Random, T: Outboxed>(
         ensure_listed(ctx, &rec).await?;
         requeued = n;
     }
-    index_remove(ctx.store, ctx.random, ctx.clock.now_ms(), DEAD_KEY, item).await?;
+    index_remove(ctx, DEAD_KEY, item).await?;
     // A letter may have died between the move and the removal: list it again then.
     if atomic::read::<_, T>(ctx.store, key).await?.is_some_and(|r| !r.dead_letters().is_empty()) {
-        index_add(ctx.store, ctx.random, ctx.clock.now_ms(), DEAD_KEY, item).await?;
+        index_add(ctx, DEAD_KEY, item).await?;
     }
     Ok(requeued)
 }
