@@ -167,7 +167,9 @@ enum Created<C> {
 /// count `0` — each side increments before it reads the other, so two requests on either side of a bucket
 /// boundary cannot both be elected. A request that is not elected takes its increment back at once, so only an
 /// elected request that died leaves a count, which blocks its own and the next bucket only. The elected request
-/// removes the three counters once the key exists (a count taken back after that only leaves an unused key).
+/// removes the three counters once the key exists (a count taken back after that only leaves an unused key), and
+/// only takes its own count back when the write failed. This relies on keys written through [`update`] never being
+/// deleted (true of every record, index and marker here).
 async fn create<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
     store: &S,
     now_ms: u64,
@@ -189,10 +191,18 @@ async fn create<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
     };
     if elected {
         let written = create_claimed::<S, T>(store, key, bytes, token).await;
-        let mut released = Ok(());
-        for claim in previous.iter().chain([&next, &own]) {
-            released = released.and(store.delete(claim).await);
-        }
+        let exists = matches!(written, Ok(Created::Done | Created::Exists(Some(_), _)));
+        let released = if exists {
+            // Nobody consults these counters again: the key exists, and keys written here are never deleted.
+            let mut released = Ok(());
+            for claim in previous.iter().chain([&next, &own]) {
+                released = released.and(store.delete(claim).await);
+            }
+            released
+        } else {
+            // Still absent (the write failed): other requests' counts are live, only this one is taken back.
+            store.increment(&own, -1).await.map(|_| ())
+        };
         let written = written?;
         released?;
         return Ok(written);
@@ -386,6 +396,8 @@ mod tests {
     struct UpsertSwap {
         map: std::cell::RefCell<std::collections::BTreeMap<String, Vec<u8>>>,
         before_write: std::cell::RefCell<Option<Interference>>,
+        before_swap: std::cell::RefCell<Option<Interference>>,
+        fail_swap: Cell<bool>,
         on_pause: Option<PauseHook>,
         pauses: Cell<u32>,
     }
@@ -436,6 +448,13 @@ mod tests {
         }
         async fn swap(&self, cas: UpsertCas, value: &[u8]) -> Result<Swap<UpsertCas>, StoreError> {
             self.interfere();
+            let hook = self.before_swap.borrow_mut().take();
+            if let Some(hook) = hook {
+                hook(self);
+            }
+            if self.fail_swap.replace(false) {
+                return Err(StoreError("busy".into()));
+            }
             let mut map = self.map.borrow_mut();
             let now = map.get(&cas.key).cloned();
             if cas.expected.is_none() || now == cas.expected {
@@ -507,6 +526,41 @@ mod tests {
         assert_eq!(names(&store), ["creator", "waiter"]);
         assert_eq!(store.pauses.get(), 3);
         assert_eq!(claims(&store, BUCKET), 1, "the waiter took its own count back; the creator's is untouched");
+    }
+
+    #[test]
+    fn no_request_is_elected_while_an_elected_one_is_writing() {
+        // Another request, in the same or the next bucket, runs between the elected request's read of "absent"
+        // and its write. A second election would let both upsert, and the first write would be lost.
+        for other_at in [NOW, NOW + CLAIM_BUCKET_MS] {
+            let store = UpsertSwap::default();
+            let other = std::rc::Rc::new(Cell::new(None));
+            let seen = std::rc::Rc::clone(&other);
+            *store.before_swap.borrow_mut() = Some(Box::new(move |s: &UpsertSwap| {
+                seen.set(Some(add_name_at(s, other_at, "b").is_ok()));
+            }));
+            add_name(&store, "a").expect("a");
+            assert_eq!(other.get(), Some(false), "the other request is not elected; it waits, then gives up");
+            assert_eq!(names(&store), ["a"]);
+            add_name_at(&store, other_at, "b").expect("its retry updates the key");
+            assert_eq!(names(&store), ["a", "b"]);
+        }
+    }
+
+    #[test]
+    fn a_failed_creation_takes_back_only_its_own_count() {
+        let store = UpsertSwap::default();
+        // A request that is not elected has counted itself in and not yet taken its count back when the write
+        // of the elected one fails.
+        *store.before_swap.borrow_mut() = Some(Box::new(|s: &UpsertSwap| {
+            pollster::block_on(s.increment(&creation_claim_key("k", BUCKET), 1)).expect("count");
+        }));
+        store.fail_swap.set(true);
+        assert!(add_name(&store, "a").is_err());
+        assert_eq!(claims(&store, BUCKET), 1, "the other request's count is still there");
+        pollster::block_on(store.increment(&creation_claim_key("k", BUCKET), -1)).expect("taken back");
+        add_name(&store, "a").expect("the retry is elected");
+        assert_eq!(names(&store), ["a"]);
     }
 
     #[test]
