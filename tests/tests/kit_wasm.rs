@@ -426,13 +426,18 @@ impl Op {
     }
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let users = proptest::sample::subsequence(vec![0u8, 1, 2], 1..=2)
+/// One or two distinct users of an `authSync`, each with the version of its fields to send.
+fn user_versions() -> impl Strategy<Value = Vec<(u8, u8)>> {
+    proptest::sample::subsequence(vec![0u8, 1, 2], 1..=2)
         .prop_flat_map(|us| {
             let n = us.len();
             (Just(us), proptest::collection::vec(0..3u8, n))
         })
-        .prop_map(|(us, vs)| us.into_iter().zip(vs).collect::<Vec<_>>());
+        .prop_map(|(us, vs)| us.into_iter().zip(vs).collect::<Vec<_>>())
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let users = user_versions();
     prop_oneof![
         (rec(), 0..3u8, 0..3u8).prop_map(|(r, flag, v)| Op::Tenant { r, flag, v }),
         (rec(), 0..2u8, 0..3u8, 0..4u8).prop_map(|(r, app, flag, v)| Op::App { r, app, flag, v }),
@@ -898,12 +903,7 @@ const FWD_AUTH: Rec = Rec { test: true, instance: 1, tenant: 0 };
 const FWD_ORG: Rec = Rec { test: true, instance: 1, tenant: 1 };
 
 fn fwd_op() -> impl Strategy<Value = FwdOp> {
-    let users = proptest::sample::subsequence(vec![0u8, 1, 2], 1..=2)
-        .prop_flat_map(|us| {
-            let n = us.len();
-            (Just(us), proptest::collection::vec(0..3u8, n))
-        })
-        .prop_map(|(us, vs)| us.into_iter().zip(vs).collect::<Vec<_>>());
+    let users = user_versions();
     prop_oneof![
         (0..3u8, 0..3u8).prop_map(|(flag, v)| FwdOp::Tenant { flag, v }),
         (0..2u8, 0..3u8, 0..4u8).prop_map(|(app, flag, v)| FwdOp::App { app, flag, v }),

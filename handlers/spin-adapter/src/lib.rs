@@ -85,7 +85,8 @@ pub async fn serve_produce(req: Request) -> SpinResponse {
         Err(status) => return plain_error(status, "request body could not be read"),
     };
     if kit::is_kit_request(&inbound) {
-        let cfg = kit_config("produce").await;
+        let needs_rsa = kit::sync_of_body(&inbound.body) == Some(KitSync::ApplicationSync);
+        let cfg = kit_config("produce", needs_rsa).await;
         let store = open_store("produce").await;
         let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
         let handled = kit::handle_at_production_url(&inbound, cfg.as_deref(), &ctx).await;
@@ -115,7 +116,7 @@ pub async fn serve_kit(req: Request, sync: KitSync) -> SpinResponse {
         Ok(i) => i,
         Err(status) => return plain_error(status, "request body could not be read"),
     };
-    let cfg = kit_config(name).await;
+    let cfg = kit_config(name, sync == KitSync::ApplicationSync).await;
     let store = open_store(name).await;
     let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
     let handled = kit::handle(&inbound, sync, cfg.as_deref(), &ctx).await;
@@ -148,9 +149,10 @@ fn log_handled(
     eprintln!("{component}: {} {route} {}{conflicts} in {:?}", inbound.method, handled.summary, started.elapsed());
 }
 
-/// The kit syncs' configuration, parsed once per instance like [`produce_config`] — but only once it is complete
-/// (the RSA key included): an unset or invalid variable, or a variable provider that failed, is read again by the
-/// next request, so fixing it takes effect at once.
+/// The kit syncs' configuration, parsed once per instance like [`produce_config`] once `kit_access_keys` is valid
+/// (an unset or invalid variable, or a variable provider that failed, is read again by the next request). The RSA
+/// key may still be missing or invalid then: only `applicationSync` needs it, and that sync alone reads the one
+/// variable again ([`kit_config`]), so setting it takes effect at once while the other syncs read nothing.
 static KIT_CONFIG: std::sync::OnceLock<KitConfig> = std::sync::OnceLock::new();
 
 /// A configuration for one request: the instance's cached one, or one read for this request only.
@@ -170,21 +172,26 @@ impl<T> std::ops::Deref for Loaded<T> {
 }
 
 /// The kit configuration, or why there is none (the handler answers "not configured: …"); logged when missing.
-async fn kit_config(component: &str) -> Result<Loaded<KitConfig>, ConfigError> {
-    if let Some(cfg) = KIT_CONFIG.get() {
+/// `needs_rsa`: the request is an `applicationSync`, which decrypts with `rsa_private_key`.
+async fn kit_config(component: &str, needs_rsa: bool) -> Result<Loaded<KitConfig>, ConfigError> {
+    let Some(cfg) = KIT_CONFIG.get() else {
+        // Read for this request: the RSA key, set or not, is as fresh as it gets.
+        let loaded = match Variables::load(kit::VARIABLES).await {
+            Ok(vars) => KitConfig::from_variables(|n| vars.get(n)),
+            Err(name) => Err(ConfigError::Unavailable(name)),
+        };
+        let cfg = loaded.inspect_err(|e| eprintln!("{component}: configuration error: {e}"))?;
+        return Ok(Loaded::Cached(KIT_CONFIG.get_or_init(|| cfg)));
+    };
+    if cfg.rsa_private_key.is_ok() || !needs_rsa {
         return Ok(Loaded::Cached(cfg));
     }
-    let loaded = match Variables::load(kit::VARIABLES).await {
-        Ok(vars) => KitConfig::from_variables(|n| vars.get(n)),
-        Err(name) => Err(ConfigError::Unavailable(name)),
-    };
-    let cfg = loaded.inspect_err(|e| eprintln!("{component}: configuration error: {e}"))?;
     // Without the RSA key only applicationSync is refused, and its answer names the variable: no log line here.
-    if cfg.rsa_private_key.is_ok() {
-        Ok(Loaded::Cached(KIT_CONFIG.get_or_init(|| cfg)))
-    } else {
-        Ok(Loaded::Fresh(Box::new(cfg)))
-    }
+    let fresh = match Variables::load(&["rsa_private_key"]).await {
+        Ok(vars) => cfg.with_rsa_private_key(vars.get("rsa_private_key")),
+        Err(name) => KitConfig { rsa_private_key: Err(ConfigError::Unavailable(name)), ..cfg.clone() },
+    };
+    Ok(Loaded::Fresh(Box::new(fresh)))
 }
 
 /// The production interface's configuration, parsed once per instance.

@@ -78,6 +78,16 @@ impl Report {
         self.rules.iter().filter(|r| r.status == Status::Fail).map(|r| r.id.as_str()).collect()
     }
 
+    /// Every rule that did not pass (failed or skipped), one line each with its detail and request: what a test
+    /// that expects a clean run prints when it is not.
+    pub fn not_passed(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.status != Status::Pass)
+            .map(|r| format!("{} {:?}: {} [{:?}]", r.id, r.status, r.detail, r.request))
+            .collect()
+    }
+
     /// The verdict for rule `id`.
     pub fn rule(&self, id: &str) -> Option<&RuleResult> {
         self.rules.iter().find(|r| r.id == id)

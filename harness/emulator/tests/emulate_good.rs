@@ -28,12 +28,7 @@ async fn conforming_endpoint_passes_every_rule_and_reports_are_written() {
     eprintln!("{}", report.table());
     eprintln!("full run (V2 + V1 + kit, concurrency 20): {} ms, {} requests", took.as_millis(), report.requests);
 
-    let not_passed: Vec<String> = report
-        .rules
-        .iter()
-        .filter(|r| r.status != Status::Pass)
-        .map(|r| format!("{} {:?}: {} [{:?}]", r.id, r.status, r.detail, r.request))
-        .collect();
+    let not_passed: Vec<String> = report.not_passed();
     assert!(not_passed.is_empty(), "{}", not_passed.join("\n"));
     assert!(report.passed());
     assert_eq!(ids(&report), RULES.iter().map(|r| r.id).collect::<Vec<_>>(), "every rule once, in order");

@@ -79,14 +79,25 @@ impl KitConfig {
             name: "kit_access_keys",
             reason: "expected a comma-separated list of keys",
         })?;
-        let rsa_private_key = match var("rsa_private_key") {
-            None => Err(ConfigError::Missing("rsa_private_key")),
-            Some(pem) => ClientSecretKey::from_pem(&pem).map_err(|_| ConfigError::Invalid {
-                name: "rsa_private_key",
-                reason: "expected an RSA private key in PEM (PKCS#8 or PKCS#1)",
-            }),
-        };
+        let rsa_private_key = rsa_private_key_from(var("rsa_private_key"));
         Ok(Self::with_shared(keys, rsa_private_key, Shared::from_variables(&var)?))
+    }
+
+    /// This configuration with `rsa_private_key` read again from `value` (the variable's value, if set): a host that
+    /// caches the configuration re-reads only this variable, and only for the sync that needs it.
+    pub fn with_rsa_private_key(&self, value: Option<String>) -> Self {
+        Self { rsa_private_key: rsa_private_key_from(value), ..self.clone() }
+    }
+}
+
+/// Parses the `rsa_private_key` variable (empty counts as unset).
+fn rsa_private_key_from(value: Option<String>) -> Result<ClientSecretKey, ConfigError> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        None => Err(ConfigError::Missing("rsa_private_key")),
+        Some(pem) => ClientSecretKey::from_pem(&pem).map_err(|_| ConfigError::Invalid {
+            name: "rsa_private_key",
+            reason: "expected an RSA private key in PEM (PKCS#8 or PKCS#1)",
+        }),
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! The merchant RSA key pair is the test-only one of `tests/fixtures` (the kit cassettes use it too).
 
-use emulator::{EmulateOptions, RULES, Status};
+use emulator::{EmulateOptions, RULES};
 use runners::{RedisServer, Runner, RunnerKind, RunnerOptions, Store};
 
 use super::backend::SECRET;
@@ -60,12 +60,7 @@ async fn kit_emulate_on(kind: RunnerKind, store: Store, keys: &(String, String))
         })
         .await
         .unwrap_or_else(|e| panic!("emulate: {e:#}"));
-        let not_passed: Vec<String> = report
-            .rules
-            .iter()
-            .filter(|r| r.status != Status::Pass)
-            .map(|r| format!("{} {:?}: {} [{:?}]", r.id, r.status, r.detail, r.request))
-            .collect();
+        let not_passed: Vec<String> = report.not_passed();
         assert!(
             not_passed.is_empty(),
             "{where_}, kit URL {kit_url}: {}\n{}\n{}\nrunner log:\n{}",
