@@ -1,6 +1,6 @@
 //! The `harness` command line: one subcommand per `XxxCommand` in [`crate::commands`].
 
-use crate::commands::{BenchCommand, EmulateCommand, ReplayCommand, SignCommand, UpCommand};
+use crate::commands::{BenchCommand, EmulateCommand, OneAccessCommand, ReplayCommand, SignCommand, UpCommand};
 use clap::{Parser, Subcommand};
 
 /// Local KooGallery: run the Spin components without Spin, sign requests, replay cassettes.
@@ -39,6 +39,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// Act as KooGallery against any endpoint and print a conformance report.
     Emulate(EmulateCommand),
+    /// Serve a mock OneAccess (authorize, token, userinfo, logout) for local SSO runs.
+    Oneaccess(OneAccessCommand),
 }
 
 impl Cli {
@@ -51,6 +53,7 @@ impl Cli {
             Command::Replay(c) => c.execute(),
             Command::Bench(c) => c.execute(),
             Command::Emulate(c) => c.execute(),
+            Command::Oneaccess(c) => c.execute(),
         };
         match result {
             Ok(code) => code,
@@ -97,6 +100,22 @@ mod tests {
             .expect("parses");
         let Command::Up(up) = cli.command else { panic!("not up") };
         assert_eq!(up.variables, ["a=b", "c=d"]);
+    }
+
+    #[test]
+    fn oneaccess_subcommand_parses() {
+        let cli = Cli::try_parse_from(["harness", "oneaccess", "--client", "app-1:s3cret"]).expect("parses");
+        let Command::Oneaccess(c) = cli.command else { panic!("not oneaccess") };
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9300");
+        assert_eq!(c.clients.len(), 1);
+        assert!(c.users.is_empty());
+        let args = ["harness", "oneaccess", "--client", "a:b", "--client", "c:d", "--user", "lisi:Li Si:admin"];
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let Command::Oneaccess(c) = cli.command else { panic!("not oneaccess") };
+        assert_eq!(c.clients.len(), 2);
+        assert_eq!(c.users[0].role, "admin");
+        assert!(Cli::try_parse_from(["harness", "oneaccess"]).is_err(), "--client is required");
+        assert!(Cli::try_parse_from(["harness", "oneaccess", "--client", "nosecret"]).is_err());
     }
 
     #[test]

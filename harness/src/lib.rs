@@ -14,6 +14,8 @@
 //! * [`kv`]: key-value backends (memory, file, Redis) and opening them from the runtime config; [`outbound`]:
 //!   allow-list, handler, recorder; [`clock`]: the guest's wall clock.
 //! * [`cassette`]: recorded requests and their replay (the `replay` command and the conformance tests).
+//! * [`oneaccess`]: a mock OneAccess (the tenant's identity provider) for the SSO component's tests and the
+//!   `oneaccess` command.
 //! * [`exit_codes`] and [`main`]: the `harness` binary. Its commands, the HTTP server of `up` and the request
 //!   samples of `sign` are private to the binary.
 
@@ -23,6 +25,7 @@ pub mod clock;
 pub mod exit_codes;
 pub mod kv;
 pub mod manifest;
+pub mod oneaccess;
 pub mod outbound;
 pub mod routing;
 pub mod runtime_config;

@@ -156,3 +156,45 @@ impl Endpoint for WasmEndpoint {
         self.kv.value(key)
     }
 }
+
+impl WasmEndpoint {
+    /// Sends every request at once (one task each) and returns the answers in order, with the most requests that
+    /// were in the component at the same time (a concurrency test asserts it is above 1: the requests overlapped).
+    ///
+    /// # Panics
+    /// When a request fails in the host (a trap, a harness error): a finding, never an answer.
+    pub fn send_concurrently(&self, requests: Vec<http::Request<Bytes>>) -> (Vec<Outbound>, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let app = self.app();
+        let counters = Arc::clone(&in_flight);
+        let answers = self.rt.block_on(async move {
+            let tasks: Vec<_> = requests
+                .into_iter()
+                .map(|req| {
+                    let (app, counters) = (app.clone(), Arc::clone(&counters));
+                    tokio::spawn(async move {
+                        let now_in = counters.0.fetch_add(1, Ordering::SeqCst) + 1;
+                        counters.1.fetch_max(now_in, Ordering::SeqCst);
+                        let answer = app.send(req).await;
+                        counters.0.fetch_sub(1, Ordering::SeqCst);
+                        answer
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        });
+        let answers = answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(Ok(resp)) => from_http(resp),
+                other => panic!("request failed: {other:?}"),
+            })
+            .collect();
+        (answers, in_flight.1.load(Ordering::SeqCst))
+    }
+}

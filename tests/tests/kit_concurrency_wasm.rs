@@ -6,12 +6,11 @@
 //! key emulated (two first writes could both succeed).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use conformance::{Endpoint, WasmEndpoint, WasmOptions, code, from_http, to_http};
+use conformance::{Endpoint, WasmEndpoint, WasmOptions, code, to_http};
 use harness::OutboundHandler;
 use koogallery_core::marketplace::{Marketplace, fresh_nonce};
 use serde_json::{Value, json};
@@ -85,36 +84,10 @@ fn run(spin_redis_swap_defect: bool, spin_sqlite_swap_upsert: bool) {
         .iter()
         .map(|(path, body)| to_http(&mp.kit(path, body.to_string().as_bytes(), now, &fresh_nonce())))
         .collect();
-    let app = ep.app();
-    let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
-    let counters = Arc::clone(&in_flight);
-    let answers = ep.runtime().block_on(async move {
-        let tasks: Vec<_> = signed
-            .into_iter()
-            .map(|req| {
-                let (app, counters) = (app.clone(), Arc::clone(&counters));
-                tokio::spawn(async move {
-                    let now_in = counters.0.fetch_add(1, Ordering::SeqCst) + 1;
-                    counters.1.fetch_max(now_in, Ordering::SeqCst);
-                    let answer = app.send(req).await;
-                    counters.0.fetch_sub(1, Ordering::SeqCst);
-                    answer
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await);
-        }
-        out
-    });
-    for answer in answers {
-        match answer {
-            Ok(Ok(resp)) => assert_eq!(code(&from_http(resp)), "000000"),
-            other => panic!("request failed: {other:?}"),
-        }
+    let (answers, max_in_flight) = ep.send_concurrently(signed);
+    for answer in &answers {
+        assert_eq!(code(answer), "000000");
     }
-    let max_in_flight = in_flight.1.load(Ordering::SeqCst);
     assert!(max_in_flight > 1, "the requests overlapped (at most {max_in_flight} in flight)");
 
     // No lost update: one record holds the tenant, every user and both departments, and nothing waits.

@@ -11,6 +11,7 @@ pub mod marketplace;
 pub mod ports;
 pub mod produce;
 pub mod signing;
+pub mod sso;
 pub mod webhook;
 pub mod wire;
 

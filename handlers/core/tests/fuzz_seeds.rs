@@ -87,6 +87,11 @@ fn kit() {
     check_seeds("kit", |data| pollster::block_on(fuzzing::kit(data)));
 }
 
+#[test]
+fn sso() {
+    check_seeds("sso", |data| pollster::block_on(fuzzing::sso(data)));
+}
+
 /// The names of `fuzz/Cargo.toml`'s `[[bin]]` targets.
 fn cargo_fuzz_targets() -> BTreeSet<String> {
     let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).expect("fuzz/Cargo.toml");
@@ -107,6 +112,7 @@ fn corpus_tests_and_fuzz_targets_name_the_same_entry_points() {
     let mut here: BTreeSet<String> = TARGETS.iter().map(|t| (*t).to_owned()).collect();
     here.insert("produce".to_owned());
     here.insert("kit".to_owned());
+    here.insert("sso".to_owned());
     let corpus: BTreeSet<String> = std::fs::read_dir(fuzz_dir().join("corpus"))
         .expect("fuzz/corpus")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

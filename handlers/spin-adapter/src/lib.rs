@@ -25,6 +25,7 @@ use koogallery_core::kit::{self, KitConfig};
 use koogallery_core::ports::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
 use koogallery_core::ports::{Store, StoreError, Swap};
 use koogallery_core::produce::{self, ConfigError, Ctx, ProduceConfig};
+use koogallery_core::sso::{self, SsoConfig};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use koogallery_core::wire::kit::KitSync;
@@ -122,6 +123,37 @@ pub async fn serve_kit(req: Request, sync: KitSync) -> SpinResponse {
     let handled = kit::handle(&inbound, sync, cfg.as_deref(), &ctx).await;
     log_handled(name, &inbound, &route, &handled, &store, started);
     response(handled.response)
+}
+
+/// Answers the OneAccess single sign-on routes (`handlers/sso`).
+pub async fn serve_sso(req: Request) -> SpinResponse {
+    let started = std::time::Instant::now();
+    let route = req.uri().path().to_owned();
+    let inbound = match inbound(req).await {
+        Ok(i) => i,
+        Err(status) => return plain_error(status, "request body could not be read"),
+    };
+    let cfg = sso_config().await;
+    if let Err(e) = &cfg {
+        eprintln!("sso: configuration error: {e}");
+    }
+    let store = open_store("sso").await;
+    let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
+    let answer = sso::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await;
+    eprintln!("sso: {} {route} {} in {:?}", inbound.method, answer.summary, started.elapsed());
+    response(answer.response)
+}
+
+/// The SSO configuration, parsed once per instance once it is complete (like [`produce_config`]).
+static SSO_CONFIG: std::sync::OnceLock<SsoConfig> = std::sync::OnceLock::new();
+
+async fn sso_config() -> Result<&'static SsoConfig, ConfigError> {
+    if let Some(cfg) = SSO_CONFIG.get() {
+        return Ok(cfg);
+    }
+    let vars = Variables::load(sso::VARIABLES).await.map_err(ConfigError::Unavailable)?;
+    let cfg = SsoConfig::from_variables(|n| vars.get(n))?;
+    Ok(SSO_CONFIG.get_or_init(|| cfg))
 }
 
 /// Opens the `default` store; a failure is logged here and answered by the handler (`000005`).
@@ -408,32 +440,54 @@ impl Backend for SpinBackend {
         body: &[u8],
         timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError> {
-        let mut builder = http::Request::post(url);
-        for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")) {
-            builder = builder.header(k.as_str(), v.as_str());
-        }
+        send(http::Method::POST, url, headers, Some(body), timeout_ms).await
+    }
+
+    async fn get(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        timeout_ms: u64,
+    ) -> Result<OutboundReply, OutboundError> {
+        send(http::Method::GET, url, headers, None, timeout_ms).await
+    }
+}
+
+/// One outbound call through Spin, bounded by `timeout_ms`; a body is sent with its explicit length.
+async fn send(
+    method: http::Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    timeout_ms: u64,
+) -> Result<OutboundReply, OutboundError> {
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")) {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    if let Some(body) = body {
         // Explicit length: Spin would otherwise send the body chunked, which some backends refuse.
         builder = builder.header(http::header::CONTENT_LENGTH, body.len());
-        let request = builder
-            .body(Full::new(Bytes::copy_from_slice(body)))
-            .map_err(|_| OutboundError::Transport("invalid request".into()))?;
-        let call = async {
-            let resp = spin_sdk::http::send(request).await.map_err(|e| match e {
-                spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => OutboundError::Denied,
-                other => OutboundError::Transport(format!("{other:?}")),
-            })?;
-            let status = resp.status().as_u16();
-            let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map(|c| c.to_bytes().to_vec())
-                .unwrap_or_default();
-            Ok(OutboundReply { status, body })
-        };
-        let timer = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
-        match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => Err(OutboundError::Timeout),
-        }
+    }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
+        .map_err(|_| OutboundError::Transport("invalid request".into()))?;
+    let call = async {
+        let resp = spin_sdk::http::send(request).await.map_err(|e| match e {
+            spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => OutboundError::Denied,
+            other => OutboundError::Transport(format!("{other:?}")),
+        })?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .unwrap_or_default();
+        Ok(OutboundReply { status, body })
+    };
+    let timer = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
+    match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(OutboundError::Timeout),
     }
 }

@@ -2,12 +2,14 @@
 
 mod bench;
 mod emulate;
+mod oneaccess;
 mod replay;
 mod sign;
 mod up;
 
 pub use bench::BenchCommand;
 pub use emulate::EmulateCommand;
+pub use oneaccess::OneAccessCommand;
 pub use replay::ReplayCommand;
 pub use sign::SignCommand;
 pub use up::UpCommand;

@@ -1,4 +1,4 @@
-//! One runner process: started on a fresh state directory and a free port, stopped with `SIGTERM`.
+//! One runner process: started on a fresh state directory and a free port (or a given one), stopped with `SIGTERM`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,11 +37,21 @@ pub struct RunnerOptions {
     /// Run on this existing state directory (`--state-dir`), e.g. one another runner left, and leave it in place
     /// afterwards (its owner removes it); default: a fresh temporary one, removed with the runner.
     pub state_dir: Option<PathBuf>,
+    /// Listen on this loopback port, so the origin is known before the start (e.g. for a callback URL given as a
+    /// variable); default: a free port picked at start.
+    pub port: Option<u16>,
 }
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        Self { variables: Vec::new(), store: Store::RunnerDefault, clock_ms: None, manifest: None, state_dir: None }
+        Self {
+            variables: Vec::new(),
+            store: Store::RunnerDefault,
+            clock_ms: None,
+            manifest: None,
+            state_dir: None,
+            port: None,
+        }
     }
 }
 
@@ -76,7 +86,7 @@ impl Runner {
             Some(dir) => dir.clone(),
             None => fresh_dir(kind)?,
         };
-        let started = free_port().and_then(|port| {
+        let started = opts.port.map_or_else(free_port, Ok).and_then(|port| {
             let clock = opts.clock_ms.map(|ms| PinnedClock::new(&state_dir, ms)).transpose()?;
             let child = spawn(kind, &binary, &opts, &state_dir, port, clock.as_ref())?;
             Ok((port, clock, child))

@@ -30,6 +30,7 @@ mod input;
 mod kit;
 mod produce;
 mod signing;
+mod sso;
 mod wire;
 
 pub use crypto::{aes_decrypt, aes_round_trip};
@@ -38,6 +39,7 @@ pub use produce::produce;
 pub use signing::{
     apig, body_sign, jwt, kit_signed, kit_verify, usage_sign, v1_signed, v1_verify, v2_signed, v2_verify,
 };
+pub use sso::sso;
 pub use wire::{
     canonical_json, parse_agents_usage, parse_kit, parse_license, parse_order, parse_usage, parse_v1, parse_v2,
 };

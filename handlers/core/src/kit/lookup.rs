@@ -87,6 +87,16 @@ pub async fn tenant<S: Store>(store: &S, test: bool, id_or_code: &str) -> Result
     Ok(found)
 }
 
+/// Whether the namespace has ever had a record of the tenant whose id or code is `id_or_code` (deleted or not): the
+/// indexes only grow.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn ever_known<S: Store>(store: &S, test: bool, id_or_code: &str) -> Result<bool, StoreError> {
+    Ok(!names(store, &tenant_index_key(test, id_or_code)).await?.is_empty()
+        || !names(store, &code_index_key(test, id_or_code)).await?.is_empty())
+}
+
 async fn records_of<S: Store>(store: &S, test: bool, tenant_id: &str) -> Result<Vec<TenantRecord>, StoreError> {
     let mut found = Vec::new();
     for instance_id in names(store, &tenant_index_key(test, tenant_id)).await? {

@@ -35,6 +35,7 @@
 //! assert_eq!(found.first().and_then(|r| r.tenant.as_ref()).map(|t| t.domain_url.as_str()), Some("https://acme.tenantaccount.com"));
 //! ```
 
+pub mod admission;
 pub mod apply;
 mod config;
 pub mod lookup;
@@ -403,6 +404,7 @@ async fn store_sync<S: Store, B: Backend, C: Clock, R: Random>(
     // Listed before anything else can fail, so a stored event is always either delivered or in `outbox/due`.
     outbox::ensure_listed(ctx, &rec).await?;
     lookup::index(ctx.store, ctx.random, now, &rec).await?;
+    admission::record_ended(ctx.store, ctx.random, now, &rec, request).await?;
     if forward && !rec.outbox.is_empty() {
         outbox::deliver_kit_now(ctx, cfg, &run.deadline, &mut run.report, rec).await?;
     }

@@ -258,6 +258,50 @@ async fn create_claimed<S: Store + ?Sized, T: DeserializeOwned + Tokened>(
     if carries::<T>(key, fresh.as_deref(), token) { Ok(Created::Done) } else { Ok(Created::Exists(fresh, fresh_cas)) }
 }
 
+/// When a periodic job (a sweep) shared by every instance last ran.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct Stamp {
+    ts: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+
+impl Tokened for Stamp {
+    fn write_tokens(&self) -> &[String] {
+        &self.writes
+    }
+    fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+        &mut self.writes
+    }
+}
+
+/// Claims the periodic job stamped under `key`: `true` for the one request that finds it due (`interval_ms` since the
+/// last claim, or never claimed), which records `now_ms` as the new claim. A plain read first, so the usual answer
+/// ("not due") costs no write.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn claim_due<S: Store + ?Sized, R: Random + ?Sized>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    key: &str,
+    interval_ms: u64,
+) -> Result<bool, StoreError> {
+    let due = |last: Option<&Stamp>| last.is_none_or(|l| now_ms.saturating_sub(l.ts) >= interval_ms);
+    if !due(read::<_, Stamp>(store, key).await?.as_ref()) {
+        return Ok(false);
+    }
+    update(store, random, now_ms, key, |current: Option<Stamp>| {
+        if due(current.as_ref()) {
+            Change::Write(Stamp { ts: now_ms, writes: current.map(|c| c.writes).unwrap_or_default() }, true)
+        } else {
+            Change::Keep(false)
+        }
+    })
+    .await
+}
+
 /// Reads the JSON value under `key`; `None` when absent.
 ///
 /// # Errors

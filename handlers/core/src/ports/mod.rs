@@ -120,6 +120,21 @@ pub trait Backend {
         body: &[u8],
         timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError>;
+
+    /// GETs `url` with `headers`, waiting at most `timeout_ms` (OneAccess's userinfo). Only the SSO component needs
+    /// it; a backend that only ever receives POSTs (the seller's) keeps this default, which refuses.
+    ///
+    /// # Errors
+    /// [`OutboundError`] when no HTTP reply was received in time.
+    async fn get(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        timeout_ms: u64,
+    ) -> Result<OutboundReply, OutboundError> {
+        let _ = (url, headers, timeout_ms);
+        Err(OutboundError::Denied)
+    }
 }
 
 /// A backend that is never reachable; used when no `backend_url` is configured (built-in mode never calls it).

@@ -13,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ports::atomic::{self, Change, Tokened};
+use crate::ports::atomic;
 use crate::ports::{Random, Store, StoreError};
 
 /// Most expired entries one sweep deletes, so a request that sweeps still answers promptly.
@@ -22,23 +22,6 @@ pub const SWEEP_BATCH: usize = 256;
 const PREFIX: &str = "nonce/";
 const SWEEP_KEY: &str = "nonce/sweep";
 const MINUTE_MS: u64 = 60_000;
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Entry {
-    /// The request's timestamp (ms epoch).
-    ts: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    writes: Vec<String>,
-}
-
-impl Tokened for Entry {
-    fn write_tokens(&self) -> &[String] {
-        &self.writes
-    }
-    fn write_tokens_mut(&mut self) -> &mut Vec<String> {
-        &mut self.writes
-    }
-}
 
 /// Key of a remembered V2 nonce.
 pub fn nonce_key(nonce: &str, timestamp_ms: u64) -> String {
@@ -87,20 +70,7 @@ pub async fn sweep_if_due<S: Store, R: Random>(
     interval_ms: u64,
     horizon_ms: u64,
 ) -> Result<usize, StoreError> {
-    let due = |last: Option<&Entry>| last.is_none_or(|l| now_ms.saturating_sub(l.ts) >= interval_ms.max(MINUTE_MS));
-    let mark: Option<Entry> = atomic::read(store, SWEEP_KEY).await?;
-    if !due(mark.as_ref()) {
-        return Ok(0);
-    }
-    let claimed = atomic::update(store, random, now_ms, SWEEP_KEY, |current: Option<Entry>| {
-        if due(current.as_ref()) {
-            Change::Write(Entry { ts: now_ms, writes: current.map(|c| c.writes).unwrap_or_default() }, true)
-        } else {
-            Change::Keep(false)
-        }
-    })
-    .await?;
-    if !claimed {
+    if !atomic::claim_due(store, random, now_ms, SWEEP_KEY, interval_ms.max(MINUTE_MS)).await? {
         return Ok(0);
     }
     let cutoff = now_ms.saturating_sub(horizon_ms);

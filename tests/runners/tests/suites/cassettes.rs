@@ -47,6 +47,7 @@ async fn replay_one(kind: RunnerKind, store: &Store, redis: Option<&RedisServer>
         clock_ms: Some(c.clock_ms.or_else(|| c.steps.first().and_then(|s| s.clock_ms)).unwrap_or_else(system_now_ms)),
         manifest: None,
         state_dir: None,
+        port: None,
     };
     let mut runner =
         Runner::start(kind, opts).await.unwrap_or_else(|e| panic!("{} on {}: {e:#}", kind.name(), store.name()));

@@ -8,31 +8,14 @@ use emulator::{EmulateOptions, RULES};
 use runners::{RedisServer, Runner, RunnerKind, RunnerOptions, Store};
 
 use super::backend::SECRET;
-use super::{AK, exclusive, runner_kinds};
+use super::{AK, KIT_KEY, exclusive, free_port, key_pair, runner_kinds};
 
-/// The kit key (`AK2` of the known-answer vectors): a different key from [`AK`], as in production.
-const KIT_KEY: &str = "71d8a0d7-508d-4017-8563-60f9099eea71";
-
-/// The merchant key pair, (PKCS#8 private, SPKI public) PEM: test-only, public in the repository.
-fn key_pair() -> (String, String) {
-    (
-        include_str!("../../../fixtures/kit_rsa3072_private.pem").to_owned(),
-        include_str!("../../../fixtures/kit_rsa3072_public.pem").to_owned(),
-    )
-}
-
-/// A loopback port nothing listens on (bound and released; the emulator binds it again).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}")).port()
-}
-
-async fn kit_emulate_on(kind: RunnerKind, store: Store, keys: &(String, String)) {
+async fn kit_emulate_on(kind: RunnerKind, store: Store, keys: &(&str, &str)) {
     let port = free_port();
     let variables = [
         ("access_keys", AK),
         ("kit_access_keys", KIT_KEY),
-        ("rsa_private_key", keys.0.as_str()),
+        ("rsa_private_key", keys.0),
         ("backend_url", &format!("http://127.0.0.1:{port}/events")),
         ("backend_origin", &format!("http://127.0.0.1:{port}")),
         ("backend_secret", SECRET),
@@ -52,7 +35,7 @@ async fn kit_emulate_on(kind: RunnerKind, store: Store, keys: &(String, String))
             v1: true,
             kit_url: Some(kit_url.clone()),
             kit_key: Some(KIT_KEY.into()),
-            kit_rsa_public_key: Some(keys.1.clone()),
+            kit_rsa_public_key: Some(keys.1.to_owned()),
             backend_listen: Some(format!("127.0.0.1:{port}")),
             backend_secret: Some(SECRET.into()),
             progress: false,

@@ -7,6 +7,7 @@ mod kit_emulate;
 mod nodes;
 mod portable;
 mod races;
+mod sso_browser;
 
 use bytes::Bytes;
 use koogallery_core::marketplace::{Marketplace, fresh_nonce};
@@ -16,6 +17,23 @@ use serde_json::Value;
 
 /// The key every suite signs with (test-vectors `AK`).
 pub const AK: &str = "1234567890abcdef1234567890abcdef";
+
+/// The kit key (`AK2` of the known-answer vectors): a different key from [`AK`], as in production.
+pub const KIT_KEY: &str = "71d8a0d7-508d-4017-8563-60f9099eea71";
+
+/// The merchant key pair, (PKCS#8 private, SPKI public) PEM: test-only, public in the repository.
+pub fn key_pair() -> (&'static str, &'static str) {
+    (
+        include_str!("../../../fixtures/kit_rsa3072_private.pem"),
+        include_str!("../../../fixtures/kit_rsa3072_public.pem"),
+    )
+}
+
+/// A loopback port nothing listens on (bound and released; the runner, emulator or chromedriver binds it again).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}")).port()
+}
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
