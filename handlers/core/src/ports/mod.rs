@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub mod atomic;
 mod store;
 
-pub use store::{MemoryCas, MemoryStore, Store, StoreError, Swap};
+pub use store::{MemoryCas, MemoryStore, Store, StoreError, Swap, delete_listed};
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 ///

@@ -28,6 +28,23 @@ pub enum Swap<C> {
     },
 }
 
+/// Deletes up to `batch` keys that `expired` picks from the key listing (the sweeps of expiring entries whose keys
+/// carry their time); returns how many.
+///
+/// # Errors
+/// [`StoreError`] when the store fails; what was deleted stays deleted.
+pub async fn delete_listed<S: Store + ?Sized>(
+    store: &S,
+    batch: usize,
+    expired: impl Fn(&str) -> bool,
+) -> Result<usize, StoreError> {
+    let keys: Vec<String> = store.keys().await?.into_iter().filter(|k| expired(k)).take(batch).collect();
+    for key in &keys {
+        store.delete(key).await?;
+    }
+    Ok(keys.len())
+}
+
 /// Byte-valued key-value storage (Spin `key-value` plus `wasi:keyvalue` atomics, Redis, memory).
 #[allow(async_fn_in_trait)] // components are single-threaded; no `Send` bound is wanted
 pub trait Store {

@@ -74,24 +74,15 @@ pub async fn sweep_if_due<S: Store, R: Random>(
         return Ok(0);
     }
     let cutoff = now_ms.saturating_sub(horizon_ms);
-    let expired: Vec<String> = store
-        .keys()
-        .await?
-        .into_iter()
-        .filter(|k| match k.strip_prefix(PREFIX) {
-            Some(rest) if k != SWEEP_KEY => match rest.split_once('/') {
-                Some((minute, _)) => minute.parse::<u64>().is_ok_and(|m| (m + 1).saturating_mul(MINUTE_MS) < cutoff),
-                // `nonce/<nonce>`, the format before entries had a minute: expired long ago.
-                None => true,
-            },
-            _ => false,
-        })
-        .take(SWEEP_BATCH)
-        .collect();
-    for key in &expired {
-        store.delete(key).await?;
-    }
-    Ok(expired.len())
+    crate::ports::delete_listed(store, SWEEP_BATCH, |k| match k.strip_prefix(PREFIX) {
+        Some(rest) if k != SWEEP_KEY => match rest.split_once('/') {
+            Some((minute, _)) => minute.parse::<u64>().is_ok_and(|m| (m + 1).saturating_mul(MINUTE_MS) < cutoff),
+            // `nonce/<nonce>`, the format before entries had a minute: expired long ago.
+            None => true,
+        },
+        _ => false,
+    })
+    .await
 }
 
 #[cfg(test)]

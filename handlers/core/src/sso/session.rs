@@ -414,22 +414,13 @@ pub async fn sweep_if_due<S: Store, R: Random>(store: &S, random: &R, now_ms: u6
     if !atomic::claim_due(store, random, now_ms, SWEEP_KEY, SWEEP_INTERVAL_MS).await? {
         return Ok(0);
     }
-    let expired: Vec<String> = store
-        .keys()
-        .await?
-        .into_iter()
-        .filter(|k| {
-            let rest = k.strip_prefix(STATE_PREFIX).or_else(|| k.strip_prefix(SESSION_PREFIX));
-            rest.and_then(|r| r.split_once('/'))
-                .and_then(|(m, _)| m.parse::<u64>().ok())
-                .is_some_and(|m| m.saturating_mul(MINUTE_MS) <= now_ms)
-        })
-        .take(SWEEP_BATCH)
-        .collect();
-    for key in &expired {
-        store.delete(key).await?;
-    }
-    Ok(expired.len())
+    crate::ports::delete_listed(store, SWEEP_BATCH, |k| {
+        let rest = k.strip_prefix(STATE_PREFIX).or_else(|| k.strip_prefix(SESSION_PREFIX));
+        rest.and_then(|r| r.split_once('/'))
+            .and_then(|(m, _)| m.parse::<u64>().ok())
+            .is_some_and(|m| m.saturating_mul(MINUTE_MS) <= now_ms)
+    })
+    .await
 }
 
 #[cfg(test)]
