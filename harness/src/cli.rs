@@ -1,6 +1,8 @@
 //! The `harness` command line: one subcommand per `XxxCommand` in [`crate::commands`].
 
-use crate::commands::{BenchCommand, EmulateCommand, OneAccessCommand, ReplayCommand, SignCommand, UpCommand};
+use crate::commands::{
+    BenchCommand, EmulateCommand, OneAccessCommand, ReplayCommand, SignCommand, UpCommand, UpstreamCommand,
+};
 use clap::{Parser, Subcommand};
 
 /// Local KooGallery: run the Spin components without Spin, sign requests, replay cassettes.
@@ -41,6 +43,8 @@ pub enum Command {
     Emulate(EmulateCommand),
     /// Serve a mock OneAccess (authorize, token, userinfo, logout) for local SSO runs.
     Oneaccess(OneAccessCommand),
+    /// Serve a mock OpenAI-compatible model server for local agents-gateway runs.
+    Upstream(UpstreamCommand),
 }
 
 impl Cli {
@@ -54,6 +58,7 @@ impl Cli {
             Command::Bench(c) => c.execute(),
             Command::Emulate(c) => c.execute(),
             Command::Oneaccess(c) => c.execute(),
+            Command::Upstream(c) => c.execute(),
         };
         match result {
             Ok(code) => code,

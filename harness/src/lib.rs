@@ -16,6 +16,7 @@
 //! * [`cassette`]: recorded requests and their replay (the `replay` command and the conformance tests).
 //! * [`oneaccess`]: a mock OneAccess (the tenant's identity provider) for the SSO component's tests and the
 //!   `oneaccess` command.
+//! * [`upstream`]: a mock OpenAI-compatible model server for the agents gateway's tests and the `upstream` command.
 //! * [`exit_codes`] and [`main`]: the `harness` binary. Its commands, the HTTP server of `up` and the request
 //!   samples of `sign` are private to the binary.
 
@@ -30,11 +31,13 @@ pub mod outbound;
 pub mod routing;
 pub mod runtime_config;
 pub mod template;
+pub mod upstream;
 pub mod variables;
 
 mod cli;
 mod commands;
 mod host;
+mod mock_server;
 mod server;
 
 pub use app::{App, AppBuilder};

@@ -99,6 +99,11 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output
                         continue;
                     }
                 };
+                // Streamed answers (server-sent events) must leave chunk by chunk: no Nagle delay behind the
+                // client's delayed ACK.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, %peer, "TCP_NODELAY not set");
+                }
                 let app = app.clone();
                 let mut stop = stop_rx.clone();
                 connections.spawn(async move {

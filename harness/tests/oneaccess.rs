@@ -1,8 +1,10 @@
 //! The mock OneAccess over real HTTP: the code flow, its refusals, refresh, userinfo, logout and unavailability.
 
-use bytes::Bytes;
+#[path = "common/mock_client.rs"]
+mod mock_client;
+
 use harness::oneaccess::{Availability, MockClient, MockConfig, MockOneAccess, MockUser};
-use http_body_util::{BodyExt as _, Full};
+use mock_client::Answer;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,23 +12,13 @@ const CLIENT: &str = "app-1";
 const SECRET: &str = "s3cret";
 const CALLBACK: &str = "https://isv.example.com/sso/callback";
 
-/// One answer: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Bytes,
+/// OneAccess's error answers.
+trait AssertError {
+    /// Asserts an OAuth error answer.
+    fn assert_error(&self, status: u16, error: &str, description: &str);
 }
 
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("a JSON body")
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
-    }
-
-    /// Asserts an OAuth error answer.
+impl AssertError for Answer {
     fn assert_error(&self, status: u16, error: &str, description: &str) {
         assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
         assert_eq!(self.header("content-type"), "application/json;charset=UTF-8");
@@ -36,19 +28,7 @@ impl Answer {
 
 /// Sends one request on a fresh HTTP/1.1 connection.
 async fn send(mock: &MockOneAccess, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let stream = tokio::net::TcpStream::connect(mock.addr()).await.expect("connects");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
-    tokio::spawn(conn);
-    let mut request = http::Request::builder().method(method).uri(target).header("host", mock.addr().to_string());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).expect("a request");
-    let response = sender.send_request(request).await.expect("an answer");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("the body").to_bytes();
-    Answer { status: parts.status.as_u16(), headers: parts.headers, body }
+    mock_client::send(mock.addr(), method, target, headers, body).await
 }
 
 fn form(fields: &[(&str, &str)]) -> String {

@@ -72,6 +72,7 @@ seed_tests!(
     parse_usage,
     parse_license,
     parse_agents_usage,
+    agents_stream,
     canonical_json,
     aes_decrypt,
     aes_round_trip,

@@ -18,11 +18,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::SinkExt as _;
+use futures::channel::mpsc;
 use futures_util::future::{Either, select};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use koogallery_core::agents::{self, AgentsConfig, Answer};
 use koogallery_core::http::{Inbound, MAX_BODY_BYTES, Outbound};
 use koogallery_core::kit::{self, KitConfig};
 use koogallery_core::ports::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
+use koogallery_core::ports::{ChunkSink, ChunkSource, SinkClosed, Upstream, UpstreamHead, UpstreamRequest};
 use koogallery_core::ports::{Store, StoreError, Swap};
 use koogallery_core::produce::{self, ConfigError, Ctx, ProduceConfig};
 use koogallery_core::sso::{self, SsoConfig};
@@ -260,18 +265,22 @@ pub async fn inbound(req: Request) -> Result<Inbound, StatusCode> {
         Ok(c) => c.to_bytes().to_vec(),
         Err(_) => vec![0; MAX_BODY_BYTES + 1],
     };
+    Ok(inbound_from(&parts, body))
+}
+
+fn inbound_from(parts: &http::request::Parts, body: Vec<u8>) -> Inbound {
     let headers = parts
         .headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
         .collect();
-    Ok(Inbound {
+    Inbound {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers,
         body,
-    })
+    }
 }
 
 /// Turns an [`Outbound`] into a spin-sdk response with exactly its bytes and their `content-length`.
@@ -489,5 +498,175 @@ async fn send(
     match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
         Either::Left((result, _)) => result,
         Either::Right(_) => Err(OutboundError::Timeout),
+    }
+}
+
+/// The Agents gateway's configuration, parsed once per instance once it is complete (like [`produce_config`]).
+static AGENTS_CONFIG: std::sync::OnceLock<AgentsConfig> = std::sync::OnceLock::new();
+
+async fn agents_config() -> Result<&'static AgentsConfig, ConfigError> {
+    if let Some(cfg) = AGENTS_CONFIG.get() {
+        return Ok(cfg);
+    }
+    let vars = Variables::load(agents::VARIABLES).await.map_err(ConfigError::Unavailable)?;
+    let cfg = AgentsConfig::from_variables(|n| vars.get(n))?;
+    Ok(AGENTS_CONFIG.get_or_init(|| cfg))
+}
+
+/// A response body that is either complete or written chunk by chunk by a spawned relay.
+pub type AgentsBody =
+    http_body_util::Either<Full<Bytes>, StreamBody<mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>>>;
+
+/// Answers the Agents-gateway routes (`handlers/agents`): JWT check, forwarding with the usage guarantee, the
+/// ledger. A streamed answer is written by a task spawned on the component's own executor, so its chunks leave as
+/// the upstream sends them; the task ends with the stream.
+pub async fn serve_agents(req: Request) -> http::Response<AgentsBody> {
+    let started = std::time::Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, agents::MAX_REQUEST_BYTES).collect().await {
+        Ok(c) => c.to_bytes().to_vec(),
+        Err(_) => {
+            let message = r#"{"error":{"message":"request body too large or unreadable","type":"invalid_request_error","code":"request_too_large"}}"#;
+            let out = Outbound {
+                status: 413,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: message.as_bytes().to_vec(),
+            };
+            eprintln!("agents: {} {} refused: body too large or unreadable", parts.method, parts.uri.path());
+            return complete_response(out);
+        }
+    };
+    let inbound = inbound_from(&parts, body);
+    let cfg = agents_config().await;
+    if let Err(e) = &cfg {
+        eprintln!("agents: configuration error: {e}");
+    }
+    let store = open_store("agents").await;
+    let ctx = Ctx { store: &store, backend: &SpinUpstream, clock: &SystemClock, random: &OsRandom };
+    match agents::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await {
+        Answer::Complete { response, summary } => {
+            eprintln!("agents: {} {summary} in {:?}", inbound.method, started.elapsed());
+            complete_response(response)
+        }
+        Answer::Stream(relay) => {
+            let (tx, rx) = mpsc::channel(8);
+            let mut response = http::Response::new(http_body_util::Either::Right(StreamBody::new(rx)));
+            *response.status_mut() = StatusCode::from_u16(relay.head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            *response.headers_mut() = header_map(&relay.head.headers);
+            let method = inbound.method.clone();
+            drop(store);
+            spin_sdk::wasip3::spawn(async move {
+                let store = open_store("agents").await;
+                let mut sink = ChannelSink(tx);
+                let summary = relay.run(&mut sink, &store, &SystemClock).await;
+                eprintln!("agents: {method} {summary} in {:?}", started.elapsed());
+            });
+            response
+        }
+    }
+}
+
+fn header_map(headers: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            map.append(k, v);
+        }
+    }
+    map
+}
+
+fn complete_response(out: Outbound) -> http::Response<AgentsBody> {
+    let (status, headers, body) = response(out);
+    let mut response = http::Response::new(http_body_util::Either::Left(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The response body's writing end.
+struct ChannelSink(mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>);
+
+impl ChunkSink for ChannelSink {
+    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), SinkClosed> {
+        self.0.send(Ok(Frame::data(Bytes::from(chunk)))).await.map_err(|_| SinkClosed)
+    }
+
+    fn abort(&mut self) {
+        let _ = self.0.try_send(Err(std::io::Error::other("the upstream stream ended abnormally")));
+        self.0.close_channel();
+    }
+}
+
+/// Outbound HTTP whose answer streams, through Spin (`wasi:http/client`).
+struct SpinUpstream;
+
+/// An upstream answer's body as it arrives.
+struct SpinChunks(spin_sdk::wasip3::http_compat::IncomingResponseBody);
+
+impl ChunkSource for SpinChunks {
+    async fn next_chunk(&mut self, timeout_ms: u64) -> Result<Option<Vec<u8>>, OutboundError> {
+        loop {
+            let frame = {
+                let next = self.0.frame();
+                let timer = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
+                match select(std::pin::pin!(next), std::pin::pin!(timer)).await {
+                    Either::Left((frame, _)) => frame,
+                    Either::Right(_) => return Err(OutboundError::Timeout),
+                }
+            };
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(OutboundError::Transport(format!("{e:?}"))),
+                Some(Ok(frame)) => {
+                    // Trailers and empty frames carry nothing to pass on.
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        return Ok(Some(data.to_vec()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Upstream for SpinUpstream {
+    type Body = SpinChunks;
+
+    async fn open(
+        &self,
+        request: &UpstreamRequest,
+        timeout_ms: u64,
+    ) -> Result<UpstreamHead<SpinChunks>, OutboundError> {
+        let method = http::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| OutboundError::Transport("invalid method".into()))?;
+        let mut builder = http::Request::builder().method(method.clone()).uri(&request.url);
+        for (k, v) in request.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")) {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        if !request.body.is_empty() || method != http::Method::GET {
+            // Explicit length: Spin would otherwise send the body chunked, which some servers refuse.
+            builder = builder.header(http::header::CONTENT_LENGTH, request.body.len());
+        }
+        let outgoing = builder
+            .body(Full::new(Bytes::copy_from_slice(&request.body)))
+            .map_err(|_| OutboundError::Transport("invalid request".into()))?;
+        let call = spin_sdk::http::send(outgoing);
+        let timer = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
+        let response = match select(std::pin::pin!(call), std::pin::pin!(timer)).await {
+            Either::Left((result, _)) => result.map_err(|e| match e {
+                spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => OutboundError::Denied,
+                other => OutboundError::Transport(format!("{other:?}")),
+            })?,
+            Either::Right(_) => return Err(OutboundError::Timeout),
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+            .collect();
+        Ok(UpstreamHead { status, headers, body: SpinChunks(response.into_body()) })
     }
 }

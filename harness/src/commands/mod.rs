@@ -6,6 +6,7 @@ mod oneaccess;
 mod replay;
 mod sign;
 mod up;
+mod upstream;
 
 pub use bench::BenchCommand;
 pub use emulate::EmulateCommand;
@@ -13,6 +14,7 @@ pub use oneaccess::OneAccessCommand;
 pub use replay::ReplayCommand;
 pub use sign::SignCommand;
 pub use up::UpCommand;
+pub use upstream::UpstreamCommand;
 
 /// A multi-threaded tokio runtime for one command.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -47,6 +47,11 @@ pub struct UpCommand {
     /// `ms` or `s` suffix.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub idle_instance_timeout: std::time::Duration,
+    /// How long one request may run, its streamed response included, before it is abandoned with an error: a
+    /// number of seconds, or with an `ms` or `s` suffix. Long, like Spin's (which sets none): a model's answer may
+    /// stream for as long as `agents_deadline_s` allows (up to an hour).
+    #[arg(long, default_value = "3660s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
     /// Do not use wasmtime's on-disk compilation cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -83,6 +88,7 @@ impl UpCommand {
                     usize::try_from(self.max_instance_concurrent_reuse_count).unwrap_or(usize::MAX),
                 )
                 .idle_instance_timeout(self.idle_instance_timeout)
+                .request_timeout(self.request_timeout)
                 .compile_cache(!self.no_cache)
                 .spin_redis_swap_defect(self.spin_redis_swap_defect);
             if let Some(dir) = &self.state_dir {

@@ -14,9 +14,9 @@
 //! # Security
 //!
 //! The mock is for tests and local runs only: it listens on whatever address it is given, trusts every browser, and
-//! keeps tokens in memory. Its log lines (`tracing`, target `harness::oneaccess`) carry only method, path and status:
-//! never a code, a token, a client secret or a query string. [`Received`] holds requests exactly as sent, secrets
-//! included, for tests to inspect.
+//! keeps tokens in memory. Its log lines (`tracing`, target `harness::oneaccess`; accept and connection errors
+//! `harness::mock_server`) carry only method, path and status: never a code, a token, a client secret or a query
+//! string. [`Received`] holds requests exactly as sent, secrets included, for tests to inspect.
 //!
 //! # How to use it
 //!
@@ -65,19 +65,14 @@
 
 mod endpoints;
 
-use anyhow::Context as _;
+use crate::mock_server::{Handler, MockServer, read_body};
 use bytes::Bytes;
 use endpoints::{Reply, State};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 /// The authorize endpoint's path.
 pub const AUTHORIZE_PATH: &str = "/api/v1/oauth2/authorize";
@@ -283,18 +278,13 @@ pub struct Counts {
 
 /// A running mock OneAccess. Dropping it stops the server.
 pub struct MockOneAccess {
-    addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    stop: Stop,
+    /// Stops the server when dropped.
+    server: MockServer,
 }
 
-/// How the server is stopped on drop.
-enum Stop {
-    /// A task on the caller's runtime: aborted (its connection tasks go with it).
-    Task(tokio::task::JoinHandle<()>),
-    /// A thread with its own runtime: told to stop, then joined.
-    Thread { shutdown: Option<tokio::sync::oneshot::Sender<()>>, thread: Option<std::thread::JoinHandle<()>> },
-}
+/// The server's name in log lines and errors (and, as `mock-oneaccess`, its thread's).
+const NAME: &str = "mock OneAccess";
 
 impl std::fmt::Debug for MockOneAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,10 +301,9 @@ impl MockOneAccess {
     /// # Panics
     /// Outside a tokio runtime (as `tokio::spawn`).
     pub async fn start(listen: SocketAddr, config: MockConfig) -> anyhow::Result<Self> {
-        let (listener, addr) = bind(listen).await?;
         let state = Arc::new(Mutex::new(State::new(config)));
-        let task = tokio::spawn(serve(listener, Arc::clone(&state)));
-        Ok(Self { addr, state, stop: Stop::Task(task) })
+        let server = MockServer::start(listen, NAME, handler(&state)).await?;
+        Ok(Self { state, server })
     }
 
     /// Serves on `127.0.0.1` (a free port) from a thread of its own with its own runtime: for synchronous tests, or
@@ -324,50 +313,18 @@ impl MockOneAccess {
     /// The thread, its runtime or the listener cannot be created.
     pub fn start_in_background(config: MockConfig) -> anyhow::Result<Self> {
         let state = Arc::new(Mutex::new(State::new(config)));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<SocketAddr>>();
-        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let served = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("mock-oneaccess".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(anyhow::Error::new(e).context("cannot start the async runtime")));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-                    let listener = match bind(listen).await {
-                        Ok((listener, addr)) => {
-                            let _ = ready_tx.send(Ok(addr));
-                            listener
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    tokio::select! {
-                        () = serve(listener, served) => {},
-                        _ = shutdown_rx => {},
-                    }
-                });
-            })
-            .context("cannot start the mock OneAccess thread")?;
-        let addr = ready_rx.recv().context("the mock OneAccess thread ended before listening")??;
-        Ok(Self { addr, state, stop: Stop::Thread { shutdown: Some(shutdown_tx), thread: Some(thread) } })
+        let server = MockServer::start_in_background(NAME, handler(&state))?;
+        Ok(Self { state, server })
     }
 
     /// The address the mock listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:PORT`: the tenant's OneAccess domain to give the component (no trailing `/`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -454,60 +411,19 @@ impl MockOneAccess {
     }
 }
 
-impl Drop for MockOneAccess {
-    fn drop(&mut self) {
-        match &mut self.stop {
-            Stop::Task(task) => task.abort(),
-            Stop::Thread { shutdown, thread } => {
-                if let Some(tx) = shutdown.take() {
-                    let _ = tx.send(());
-                }
-                if let Some(thread) = thread.take() {
-                    let _ = thread.join();
-                }
-            }
-        }
-    }
-}
-
 /// The state lock; a panic elsewhere while it was held does not make the records unreadable.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Binds `listen`; the address bound (with the port chosen when `listen`'s is 0).
-async fn bind(listen: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr().with_context(|| format!("the address of the listener on {listen}"))?;
-    Ok((listener, addr))
 }
 
 fn decode_form(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }
 
-/// Accepts connections until dropped; dropping it aborts every open connection.
-async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
-    let mut connections = JoinSet::new();
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "mock OneAccess: accept failed");
-                // Do not spin on a persistent error (e.g. out of file descriptors).
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let state = Arc::clone(&state);
-        connections.spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&state), request));
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(error = %e, %peer, "mock OneAccess: connection closed with an error");
-            }
-        });
-        while connections.try_join_next().is_some() {}
-    }
+/// The server's request handler: [`handle`] on `state`.
+fn handler(state: &Arc<Mutex<State>>) -> impl Handler {
+    let state = Arc::clone(state);
+    move |request| handle(Arc::clone(&state), request)
 }
 
 /// Reads the request, records it, answers it (or, in [`Availability::Hang`], closes the connection after
@@ -517,10 +433,7 @@ async fn handle(
     request: http::Request<Incoming>,
 ) -> Result<http::Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = request.into_parts();
-    let (body, too_large) = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => (collected.to_bytes(), false),
-        Err(e) => (Bytes::new(), e.downcast_ref::<http_body_util::LengthLimitError>().is_some()),
-    };
+    let (body, too_large) = read_body(body, MAX_BODY_BYTES).await;
     let received = Received {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),

@@ -25,6 +25,7 @@
 //! assert!(!fuzzing::v2_verify(b"garbage"));
 //! ```
 
+mod agents;
 mod crypto;
 mod input;
 mod kit;
@@ -33,6 +34,7 @@ mod signing;
 mod sso;
 mod wire;
 
+pub use agents::agents_stream;
 pub use crypto::{aes_decrypt, aes_round_trip};
 pub use kit::kit;
 pub use produce::produce;

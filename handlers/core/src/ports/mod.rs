@@ -8,8 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod atomic;
 mod store;
+mod stream;
 
 pub use store::{MemoryCas, MemoryStore, Store, StoreError, Swap, delete_listed};
+pub use stream::{ChunkSink, ChunkSource, SinkClosed, Upstream, UpstreamHead, UpstreamRequest, VecSink};
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 ///

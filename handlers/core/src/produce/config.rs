@@ -105,6 +105,16 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// What a component answers while it is not configured: "not configured: set <variable>" for a missing one.
+    pub fn not_configured(&self) -> String {
+        match self {
+            Self::Missing(name) => format!("not configured: set {name}"),
+            other => format!("not configured: {other}"),
+        }
+    }
+}
+
 impl ProduceConfig {
     /// Built-in mode with default options and these keys.
     pub fn new(keys: KeyRing) -> Self {

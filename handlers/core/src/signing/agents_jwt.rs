@@ -4,7 +4,7 @@
 //! SK. The documentation leaves the header carrying it and the expiry's unit open; this verifier reads
 //! `Authorization` with or without `Bearer `, treats `exp ≥ 10^11` as milliseconds and smaller values as seconds,
 //! and allows a small clock skew ([`DEFAULT_SKEW_MS`]). A token without `exp` expires [`DEFAULT_LIFETIME_MS`] after
-//! its `timestamp`; one with neither is refused.
+//! its `timestamp`; one with neither is refused, and so is one whose `timestamp` is in the future.
 //!
 //! Hand-written on `hmac` + `base64` (URL-safe, no padding) because only HS256 is needed and `alg` must be pinned.
 //!
@@ -76,6 +76,26 @@ pub enum JwtError {
     /// Neither `exp` nor `timestamp`, so the token would never expire.
     #[error("token has no expiry")]
     MissingExpiry,
+    /// `timestamp` is later than now (plus the skew allowance): a token minted ahead of time.
+    #[error("token timestamp is in the future")]
+    NotYetValid,
+}
+
+impl JwtError {
+    /// A stable machine-readable name, for the `401` answer's `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::Malformed => "malformed_token",
+            Self::UnsupportedAlgorithm => "unsupported_alg",
+            Self::MissingApiKey => "missing_api_key",
+            Self::UnknownApiKey => "unknown_api_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "token_expired",
+            Self::MissingExpiry => "missing_expiry",
+            Self::NotYetValid => "token_not_yet_valid",
+        }
+    }
 }
 
 /// The claims of a verified token.
@@ -168,6 +188,9 @@ impl JwtVerifier {
         if now_ms > expires.saturating_add(self.skew_ms) {
             return Err(JwtError::Expired);
         }
+        if timestamp_ms.is_some_and(|t| t > now_ms.saturating_add(self.skew_ms)) {
+            return Err(JwtError::NotYetValid);
+        }
         Ok(JwtClaims { api_key: api_key.to_owned(), exp_ms, timestamp_ms })
     }
 }
@@ -216,6 +239,15 @@ mod tests {
         assert_eq!(verifier().verify("Bearer ", 0), Err(JwtError::MissingToken));
         assert_eq!(verifier().verify("a.b", 0), Err(JwtError::Malformed));
         assert_eq!(verifier().verify("a.b.c.d", 0), Err(JwtError::Malformed));
+    }
+
+    #[test]
+    fn future_timestamp_is_refused() {
+        let now = 1_709_690_865_879;
+        let ahead = sign("ak", &SecretKey::new("sk"), now + DEFAULT_SKEW_MS + 1, now + 600_000);
+        assert_eq!(verifier().verify(&ahead, now), Err(JwtError::NotYetValid));
+        let within_skew = sign("ak", &SecretKey::new("sk"), now + DEFAULT_SKEW_MS, now + 600_000);
+        assert!(verifier().verify(&within_skew, now).is_ok());
     }
 
     #[test]

@@ -69,13 +69,7 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     }
     let cfg = match cfg {
         Ok(cfg) => cfg,
-        Err(e) => {
-            let message = match e {
-                ConfigError::Missing(name) => format!("not configured: set {name}"),
-                other => format!("not configured: {other}"),
-            };
-            return Failure::new(500, "not_configured", &message).answer(json || route == "/me");
-        }
+        Err(e) => return Failure::new(500, "not_configured", &e.not_configured()).answer(json || route == "/me"),
     };
     let run = Run { cfg, ctx, deadline: Deadline::after(ctx.clock, REQUEST_DEADLINE_MS), now: ctx.clock.now_ms() };
     let result = match route {

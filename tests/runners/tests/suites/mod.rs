@@ -1,5 +1,6 @@
 //! Shared helpers: which runners to use, one suite at a time.
 
+mod agents;
 mod backend;
 mod cassettes;
 mod emulate;
