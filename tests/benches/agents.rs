@@ -170,7 +170,7 @@ struct FirstChunkSink {
 }
 
 impl ChunkSink for FirstChunkSink {
-    async fn send(&mut self, _chunk: Vec<u8>) -> Result<(), SinkClosed> {
+    async fn send(&mut self, _chunk: Vec<u8>, _timeout_ms: u64) -> Result<(), SinkClosed> {
         if self.first.is_none() {
             self.first = Some(Instant::now());
         }

@@ -22,11 +22,11 @@ use futures::SinkExt as _;
 use futures::channel::mpsc;
 use futures_util::future::{Either, select};
 use http_body::Frame;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, Limited};
 use koogallery_core::agents::{self, AgentsConfig, Answer};
 use koogallery_core::http::{Inbound, MAX_BODY_BYTES, Outbound};
 use koogallery_core::kit::{self, KitConfig};
-use koogallery_core::ports::{Backend, OsRandom, OutboundError, OutboundReply, SystemClock};
+use koogallery_core::ports::{Backend, Clock as _, OsRandom, OutboundError, OutboundReply, SystemClock};
 use koogallery_core::ports::{ChunkSink, ChunkSource, SinkClosed, Upstream, UpstreamHead, UpstreamRequest};
 use koogallery_core::ports::{Store, StoreError, Swap};
 use koogallery_core::produce::{self, ConfigError, Ctx, ProduceConfig};
@@ -514,8 +514,35 @@ async fn agents_config() -> Result<&'static AgentsConfig, ConfigError> {
 }
 
 /// A response body that is either complete or written chunk by chunk by a spawned relay.
-pub type AgentsBody =
-    http_body_util::Either<Full<Bytes>, StreamBody<mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>>>;
+pub type AgentsBody = http_body_util::Either<Full<Bytes>, RelayedBody>;
+
+/// A streamed response body: the chunks a relay sends, then a normal end — or an error when the relay aborted, so
+/// the client sees the answer cut short whatever was still queued (a flag, not a queued error frame, which a full
+/// queue could not take).
+pub struct RelayedBody {
+    chunks: mpsc::Receiver<Bytes>,
+    aborted: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl http_body::Body for RelayedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        use futures::Stream as _;
+        match std::pin::Pin::new(&mut self.chunks).poll_next(cx) {
+            std::task::Poll::Ready(Some(chunk)) => std::task::Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            std::task::Poll::Ready(None) if self.aborted.get() => {
+                std::task::Poll::Ready(Some(Err(std::io::Error::other("the upstream stream ended abnormally"))))
+            }
+            std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
 
 /// Answers the Agents-gateway routes (`handlers/agents`): JWT check, forwarding with the usage guarantee, the
 /// ledger. A streamed answer is written by a task spawned on the component's own executor, so its chunks leave as
@@ -523,6 +550,16 @@ pub type AgentsBody =
 pub async fn serve_agents(req: Request) -> http::Response<AgentsBody> {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
+    let cfg = agents_config().await;
+    if let Err(e) = &cfg {
+        eprintln!("agents: configuration error: {e}");
+    }
+    // Configuration, path and token first: a caller without a valid token cannot make the component read a body.
+    let head_only = inbound_from(&parts, Vec::new());
+    if let Err((response, summary)) = agents::precheck(&head_only, cfg.as_ref().map(|c| *c), SystemClock.now_ms()) {
+        eprintln!("agents: {} {summary} in {:?}", parts.method, started.elapsed());
+        return complete_response(response);
+    }
     let body = match Limited::new(body, agents::MAX_REQUEST_BYTES).collect().await {
         Ok(c) => c.to_bytes().to_vec(),
         Err(_) => {
@@ -536,11 +573,7 @@ pub async fn serve_agents(req: Request) -> http::Response<AgentsBody> {
             return complete_response(out);
         }
     };
-    let inbound = inbound_from(&parts, body);
-    let cfg = agents_config().await;
-    if let Err(e) = &cfg {
-        eprintln!("agents: configuration error: {e}");
-    }
+    let inbound = Inbound { body, ..head_only };
     let store = open_store("agents").await;
     let ctx = Ctx { store: &store, backend: &SpinUpstream, clock: &SystemClock, random: &OsRandom };
     match agents::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await {
@@ -550,14 +583,16 @@ pub async fn serve_agents(req: Request) -> http::Response<AgentsBody> {
         }
         Answer::Stream(relay) => {
             let (tx, rx) = mpsc::channel(8);
-            let mut response = http::Response::new(http_body_util::Either::Right(StreamBody::new(rx)));
+            let aborted = std::rc::Rc::new(std::cell::Cell::new(false));
+            let body = RelayedBody { chunks: rx, aborted: std::rc::Rc::clone(&aborted) };
+            let mut response = http::Response::new(http_body_util::Either::Right(body));
             *response.status_mut() = StatusCode::from_u16(relay.head.status).unwrap_or(StatusCode::BAD_GATEWAY);
             *response.headers_mut() = header_map(&relay.head.headers);
             let method = inbound.method.clone();
             drop(store);
             spin_sdk::wasip3::spawn(async move {
                 let store = open_store("agents").await;
-                let mut sink = ChannelSink(tx);
+                let mut sink = ChannelSink { chunks: tx, aborted };
                 let summary = relay.run(&mut sink, &store, &SystemClock).await;
                 eprintln!("agents: {method} {summary} in {:?}", started.elapsed());
             });
@@ -585,16 +620,24 @@ fn complete_response(out: Outbound) -> http::Response<AgentsBody> {
 }
 
 /// The response body's writing end.
-struct ChannelSink(mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>);
+struct ChannelSink {
+    chunks: mpsc::Sender<Bytes>,
+    aborted: std::rc::Rc<std::cell::Cell<bool>>,
+}
 
 impl ChunkSink for ChannelSink {
-    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), SinkClosed> {
-        self.0.send(Ok(Frame::data(Bytes::from(chunk)))).await.map_err(|_| SinkClosed)
+    async fn send(&mut self, chunk: Vec<u8>, timeout_ms: u64) -> Result<(), SinkClosed> {
+        let send = self.chunks.send(Bytes::from(chunk));
+        let timer = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
+        match select(std::pin::pin!(send), std::pin::pin!(timer)).await {
+            Either::Left((sent, _)) => sent.map_err(|_| SinkClosed),
+            Either::Right(_) => Err(SinkClosed),
+        }
     }
 
     fn abort(&mut self) {
-        let _ = self.0.try_send(Err(std::io::Error::other("the upstream stream ended abnormally")));
-        self.0.close_channel();
+        self.aborted.set(true);
+        self.chunks.close_channel();
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Keys: `agents/ledger/<customer>/<request>` (customer and request as 16 hex digits of their SHA-256, since both
 //! are free text), so a retried request (same `X-Request-Id`) lands on the same record: the latest answer is kept
-//! (it is the one the gateway bills) with the first arrival's time. Recording is one read and one write; the totals
+//! (it is the one the gateway bills; a billed answer is never replaced by a failed attempt) with the first arrival's
+//! time. Two attempts finishing at the same moment may race (read, then write): the later write wins. Recording is one read and one write; the totals
 //! read the records of the customer asked for (all records when none is) and filter them by time.
 
 use serde::{Deserialize, Serialize};
@@ -87,11 +88,15 @@ fn short_hash(text: &str) -> String {
 pub async fn record<S: Store + ?Sized>(store: &S, entry: &Entry) -> Result<(), StoreError> {
     let key = format!("{RECORD_PREFIX}{}/{}", short_hash(&entry.customer), short_hash(&entry.request_id));
     let mut entry = entry.clone();
-    if !entry.generated_id {
-        // A retry keeps the first arrival's time, so the period it counts in does not move.
-        if let Some(first) = store.get(&key).await?.and_then(|b| serde_json::from_slice::<Entry>(&b).ok()) {
-            entry.at_ms = entry.at_ms.min(first.at_ms);
+    if !entry.generated_id
+        && let Some(first) = store.get(&key).await?.and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+    {
+        // An answer the gateway billed stays billed: a later attempt that failed does not undo it.
+        if first.outcome == Outcome::Billable && entry.outcome != Outcome::Billable {
+            return Ok(());
         }
+        // A retry keeps the first arrival's time, so the period it counts in does not move.
+        entry.at_ms = entry.at_ms.min(first.at_ms);
     }
     let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError(format!("ledger entry: {e}")))?;
     store.set(&key, &bytes).await
@@ -153,9 +158,11 @@ pub async fn totals<S: Store + ?Sized>(
         if entry.outcome == Outcome::Billable {
             totals.billable += 1;
             if let Some(t) = entry.usage {
-                totals.usage.prompt_tokens += t.prompt_tokens;
-                totals.usage.completion_tokens += t.completion_tokens;
-                totals.usage.total_tokens += t.total_tokens;
+                // Counts come from the upstream: sums saturate rather than wrap.
+                let sum = &mut totals.usage;
+                sum.prompt_tokens = sum.prompt_tokens.saturating_add(t.prompt_tokens);
+                sum.completion_tokens = sum.completion_tokens.saturating_add(t.completion_tokens);
+                sum.total_tokens = sum.total_tokens.saturating_add(t.total_tokens);
             }
         } else {
             totals.unbillable += 1;
@@ -209,6 +216,10 @@ mod tests {
             assert_eq!((early.requests, early.billable, early.usage.total_tokens), (1, 1, 10));
             let (none, _) = totals(&store, Some("c1"), 0, HOUR_MS - 10).await.expect("totals");
             assert_eq!(none.requests, 0);
+            // A failed retry of a billed request does not undo it.
+            record(&store, &entry("c1", "r2", HOUR_MS + 40, Outcome::ClientGone, 0)).await.expect("5");
+            let (kept, _) = totals(&store, Some("c1"), 0, 10 * HOUR_MS).await.expect("totals");
+            assert_eq!((kept.billable, kept.usage.total_tokens), (2, 15));
             let (late, _) = totals(&store, Some("c1"), HOUR_MS + 15, 10 * HOUR_MS).await.expect("totals");
             assert_eq!((late.requests, late.usage.total_tokens), (1, 5));
         });

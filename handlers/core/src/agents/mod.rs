@@ -50,6 +50,9 @@ pub const MAX_JSON_ANSWER_BYTES: usize = 16 << 20;
 /// The route prefix of the component.
 const PREFIX: &str = "/agents";
 
+/// How long the last bytes of a stream (its tail, or the error event) may wait for a slow client.
+const LAST_WRITE_MS: u64 = 5_000;
+
 /// Request headers passed to the upstream (besides the body's length and the upstream key).
 const FORWARDED_HEADERS: &[&str] = &["content-type", "accept", "x-request-id", "x-customer-id", "x-customer-name"];
 
@@ -118,8 +121,14 @@ impl<B: ChunkSource> Relay<B> {
                         Some(f) => f.push(&chunk),
                         None => chunk,
                     };
-                    if !out.is_empty() && sink.send(out).await.is_err() {
+                    // A client that stops reading is given what is left of the deadline, then counted as gone.
+                    let room = self.deadline_at.saturating_sub(clock.monotonic_ms()).max(1);
+                    if !out.is_empty() && sink.send(out, room).await.is_err() {
                         break End::ClientGone;
+                    }
+                    if self.filter.as_ref().is_some_and(SseUsage::done) {
+                        // `[DONE]` ends the stream, even if the upstream keeps its connection open.
+                        break End::Clean;
                     }
                 }
                 Ok(None) => break End::Clean,
@@ -150,7 +159,7 @@ impl<B: ChunkSource> Relay<B> {
         match end {
             End::Clean => {
                 if !tail.is_empty() {
-                    let _ = sink.send(tail).await;
+                    let _ = sink.send(tail, LAST_WRITE_MS).await;
                 }
             }
             End::Timeout | End::Broken => {
@@ -160,7 +169,7 @@ impl<B: ChunkSource> Relay<B> {
                         _ => ("upstream_broken", "the upstream stream broke off"),
                     };
                     let event = json!({"error": {"message": message, "type": "upstream_error", "code": code}});
-                    let _ = sink.send(format!("event: error\ndata: {event}\n\n").into_bytes()).await;
+                    let _ = sink.send(format!("event: error\ndata: {event}\n\n").into_bytes(), LAST_WRITE_MS).await;
                 }
                 sink.abort();
             }
@@ -202,6 +211,47 @@ fn complete<B>(response: Outbound, summary: String) -> Answer<B> {
     Answer::Complete { response, summary }
 }
 
+/// The checks that need no body: configuration, the route, and for a forwarded route the JWT. `Ok` carries the
+/// route (the path after `/agents`) and, for a forwarded route, the verified access key; `Err` the answer. The host
+/// may run this before it reads the body, so a caller without a valid token cannot make it buffer one.
+///
+/// # Errors
+/// The answer to send instead: `500` not configured, `400` a path with dot segments, `401` a refused token.
+pub fn precheck<'r>(
+    req: &'r Inbound,
+    cfg: Result<&AgentsConfig, &ConfigError>,
+    now_ms: u64,
+) -> Result<(&'r str, Option<String>), (Outbound, String)> {
+    let route = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
+    let route = if route.is_empty() { "/" } else { route };
+    let cfg = cfg.map_err(|e| {
+        (error(500, "server_error", "not_configured", &e.not_configured()), format!("{route} not configured: {e}"))
+    })?;
+    if has_dot_segment(route) {
+        // `..` would leave agents_upstream's base path with the upstream key attached.
+        let message = "the path must not contain . or .. segments";
+        return Err((error(400, "invalid_request_error", "invalid_path", message), format!("{route} refused: dots")));
+    }
+    if route.trim_end_matches('/') == "/_usage" {
+        return Ok((route, None));
+    }
+    match cfg.verifier.verify(req.header("authorization").unwrap_or(""), now_ms) {
+        Ok(claims) => Ok((route, Some(claims.api_key))),
+        Err(e) => Err((
+            error(401, "authentication_error", e.code(), &e.to_string()),
+            format!("{route} refused: {}", e.code()),
+        )),
+    }
+}
+
+/// Whether a path has a `.` or `..` segment, also percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 /// Answers one request to the component. Never panics on input.
 pub async fn handle<S, U, C, R>(
     req: &Inbound,
@@ -214,29 +264,15 @@ where
     C: Clock,
     R: Random,
 {
-    let route = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
-    let route = if route.is_empty() { "/" } else { route };
-    let cfg = match cfg {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            let message = e.not_configured();
-            return complete(
-                error(500, "server_error", "not_configured", &message),
-                format!("{route} not configured: {e}"),
-            );
-        }
+    let (route, ak) = match precheck(req, cfg, ctx.clock.now_ms()) {
+        Ok(checked) => checked,
+        Err((response, summary)) => return complete(response, summary),
     };
-    if route.trim_end_matches('/') == "/_usage" {
-        return complete(usage_report(req, cfg, ctx).await, format!("{route} usage report"));
-    }
-    let claims = match cfg.verifier.verify(req.header("authorization").unwrap_or(""), ctx.clock.now_ms()) {
-        Ok(claims) => claims,
-        Err(e) => {
-            return complete(
-                error(401, "authentication_error", e.code(), &e.to_string()),
-                format!("{route} refused: {}", e.code()),
-            );
-        }
+    let (Ok(cfg), Some(ak)) = (cfg, ak) else {
+        return match cfg {
+            Ok(cfg) => complete(usage_report(req, cfg, ctx).await, format!("{route} usage report")),
+            Err(_) => complete(error(500, "server_error", "not_configured", "not configured"), route.to_owned()),
+        };
     };
     if req.body.len() > MAX_REQUEST_BYTES {
         let message = format!("request body over {MAX_REQUEST_BYTES} bytes");
@@ -245,7 +281,7 @@ where
             format!("{route} too large"),
         );
     }
-    forward(req, route, cfg, ctx, &claims.api_key).await
+    forward(req, route, cfg, ctx, &ak).await
 }
 
 async fn forward<S, U, C, R>(
@@ -346,6 +382,17 @@ where
             started_at,
         }))
     };
+    let no_body = req.method == "HEAD" || matches!(head.status, 100..=199 | 204 | 304);
+    if no_body {
+        // Nothing to account, and the upstream's framing (a HEAD's content-length) is the answer's.
+        if req.method == "HEAD"
+            && let Some(length) = header_of(&head.headers, "content-length")
+        {
+            response_headers.push(("content-length".to_owned(), length.to_owned()));
+        }
+        response_headers.push(("x-usage-status".to_owned(), "missing".to_owned()));
+        return relay(response_headers, head.body, None, entry);
+    }
     if content_type.starts_with("text/event-stream") {
         return relay(response_headers, head.body, Some(SseUsage::new()), entry);
     }

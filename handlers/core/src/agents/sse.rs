@@ -41,6 +41,11 @@ impl SseUsage {
         self.events
     }
 
+    /// Whether `data: [DONE]` has arrived: the stream is over even if the upstream keeps its connection open.
+    pub fn done(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// Takes the next chunk from the upstream and returns the bytes to send on now: every event it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         if self.overflowed {
@@ -69,6 +74,8 @@ impl SseUsage {
         }
         let outcome = match self.usage.complete() {
             None => UsageOutcome::Missing,
+            // After an overlong event the stream passed unread: an event added now could land inside it.
+            Some(_) if self.overflowed => UsageOutcome::Missing,
             Some(u) if self.last_data.as_ref().is_some_and(|d| usage::reports_at_top_level(d, &u)) => {
                 UsageOutcome::Reported(u)
             }

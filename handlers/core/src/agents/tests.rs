@@ -178,7 +178,7 @@ fn sse_streams_event_by_event_and_gets_usage_before_done() {
 fn a_broken_stream_ends_with_an_error_and_is_not_billed() {
     struct Gone;
     impl ChunkSink for Gone {
-        async fn send(&mut self, _chunk: Vec<u8>) -> Result<(), SinkClosed> {
+        async fn send(&mut self, _chunk: Vec<u8>, _timeout_ms: u64) -> Result<(), SinkClosed> {
             Err(SinkClosed)
         }
         fn abort(&mut self) {}
@@ -235,6 +235,44 @@ fn not_configured_names_the_variable() {
     let report = Inbound { method: "GET".into(), path: "/agents/_usage".into(), ..Default::default() };
     let out = complete_of(run(handle(&report, Ok(&config(false)), &ctx(&store, &upstream))));
     assert!(String::from_utf8_lossy(&out.body).contains("not configured: set admin_token"));
+}
+
+#[test]
+fn dot_segments_never_reach_the_upstream() {
+    let store = MemoryStore::new();
+    let upstream = Scripted::default();
+    let cfg = config(false);
+    for path in ["/../admin", "/v1/./x", "/%2E%2e/secret", "/v1/.."] {
+        let out = complete_of(run(handle(&request(path, "{}", "c", "r"), Ok(&cfg), &ctx(&store, &upstream))));
+        assert_eq!(out.status, 400, "{path}");
+    }
+    assert!(upstream.requests.borrow().is_empty());
+}
+
+#[test]
+fn done_ends_the_stream_even_if_the_upstream_stays_open() {
+    let store = MemoryStore::new();
+    let upstream = Scripted::default();
+    upstream.replies.borrow_mut().push_back(Ok((
+        200,
+        "text/event-stream",
+        vec![
+            Ok(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n".to_vec()),
+            // The upstream never closes: the next read would time out.
+            Err(OutboundError::Timeout),
+        ],
+    )));
+    let cfg = config(false);
+    let Answer::Stream(relay) =
+        run(handle(&request("/v1/chat/completions", "{}", "c", "r-done"), Ok(&cfg), &ctx(&store, &upstream)))
+    else {
+        panic!("stream")
+    };
+    let mut sink = VecSink::default();
+    let summary = run(relay.run(&mut sink, &store, &FixedClock(NOW)));
+    assert!(summary.contains("outcome=billable"), "{summary}");
+    assert!(!sink.aborted);
+    assert!(String::from_utf8_lossy(&sink.chunks.concat()).ends_with("data: [DONE]\n\n"));
 }
 
 #[test]

@@ -47,6 +47,10 @@ pub struct PartialUsage {
 impl PartialUsage {
     /// Takes every count `later` reports (streams report cumulative counts, so the latest wins).
     pub fn merge(&mut self, later: Self) {
+        // A total reported before newer input or output counts is stale: derive it again from those.
+        if later.total.is_none() && (later.prompt.is_some() || later.completion.is_some()) {
+            self.total = None;
+        }
         self.prompt = later.prompt.or(self.prompt);
         self.completion = later.completion.or(self.completion);
         self.total = later.total.or(self.total);
@@ -292,6 +296,14 @@ mod tests {
             assert_eq!(normalise_json(&bytes), (None, UsageOutcome::Missing), "{body}");
         }
         assert_eq!(normalise_json(b"not json"), (None, UsageOutcome::Missing));
+    }
+
+    #[test]
+    fn a_stale_total_is_derived_again() {
+        let mut merged =
+            find(&json!({"usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}})).expect("first");
+        merged.merge(find(&json!({"usage": {"completion_tokens": 25}})).expect("later"));
+        assert_eq!(merged.complete().map(|u| u.tokens.total_tokens), Some(35));
     }
 
     #[test]

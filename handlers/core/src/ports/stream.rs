@@ -70,11 +70,11 @@ pub struct SinkClosed;
 /// Where a streamed response body is written, chunk by chunk, as the host sends it to the client.
 #[allow(async_fn_in_trait)]
 pub trait ChunkSink {
-    /// Writes one chunk.
+    /// Writes one chunk, waiting at most `timeout_ms` for room (a client that stops reading holds it up).
     ///
     /// # Errors
-    /// [`SinkClosed`] when the client is gone.
-    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), SinkClosed>;
+    /// [`SinkClosed`] when the client is gone or took no more within `timeout_ms`.
+    async fn send(&mut self, chunk: Vec<u8>, timeout_ms: u64) -> Result<(), SinkClosed>;
 
     /// Ends the body with an error instead of a normal end, so the client sees that it is cut short (HTTP/1.1: no
     /// final chunk) rather than complete.
@@ -91,7 +91,7 @@ pub struct VecSink {
 }
 
 impl ChunkSink for VecSink {
-    async fn send(&mut self, chunk: Vec<u8>) -> Result<(), SinkClosed> {
+    async fn send(&mut self, chunk: Vec<u8>, _timeout_ms: u64) -> Result<(), SinkClosed> {
         self.chunks.push(chunk);
         Ok(())
     }
