@@ -81,6 +81,23 @@ fn ctx<'a>(store: &'a MemoryStore, upstream: &'a Scripted) -> Ctx<'a, MemoryStor
     Ctx { store, backend: upstream, clock: &FixedClock(NOW), random: &OsRandom }
 }
 
+impl Scripted {
+    /// Scripts one `text/event-stream` answer made of `chunks`.
+    fn push_stream(&self, chunks: Vec<Result<Vec<u8>, OutboundError>>) {
+        self.replies.borrow_mut().push_back(Ok((200, "text/event-stream", chunks)));
+    }
+}
+
+/// Handles `req`, expects a streamed answer and relays it into a fresh sink: the sink and the log line.
+fn stream_through(req: &Inbound, cfg: &AgentsConfig, store: &MemoryStore, upstream: &Scripted) -> (VecSink, String) {
+    let Answer::Stream(relay) = run(handle(req, Ok(cfg), &ctx(store, upstream))) else {
+        panic!("expected a streamed answer");
+    };
+    let mut sink = VecSink::default();
+    let summary = run(relay.run(&mut sink, store, &FixedClock(NOW)));
+    (sink, summary)
+}
+
 fn complete_of<B>(answer: Answer<B>) -> Outbound {
     match answer {
         Answer::Complete { response, .. } => response,
@@ -137,24 +154,16 @@ fn refused_tokens_forward_nothing() {
 fn sse_streams_event_by_event_and_gets_usage_before_done() {
     let store = MemoryStore::new();
     let upstream = Scripted::default();
-    upstream.replies.borrow_mut().push_back(Ok((
-        200,
-        "text/event-stream",
-        vec![
-            Ok(b"data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":{\"input_tokens\":5,"
-                .to_vec()),
-            Ok(b"\"output_tokens\":2}}\n\ndata: [DONE]\n\n".to_vec()),
-        ],
-    )));
+    upstream.push_stream(vec![
+        Ok(b"data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":{\"input_tokens\":5,"
+            .to_vec()),
+        Ok(b"\"output_tokens\":2}}\n\ndata: [DONE]\n\n".to_vec()),
+    ]);
     let cfg = config(true);
     let req = request("/v1/chat/completions", r#"{"model":"m","stream":true}"#, "cust-1", "req-2");
-    let Answer::Stream(relay) = run(handle(&req, Ok(&cfg), &ctx(&store, &upstream))) else {
-        panic!("expected a stream");
-    };
+    let (sink, summary) = stream_through(&req, &cfg, &store, &upstream);
     let sent_body: Value = serde_json::from_slice(&upstream.requests.borrow()[0].body).expect("json");
     assert_eq!(sent_body["stream_options"]["include_usage"], true, "usage is asked for");
-    let mut sink = VecSink::default();
-    let summary = run(relay.run(&mut sink, &store, &FixedClock(NOW)));
     assert!(summary.contains("outcome=billable"), "{summary}");
     assert_eq!(sink.chunks.len(), 2, "first event as soon as complete, then usage + [DONE]");
     let tail = String::from_utf8(sink.chunks[1].clone()).expect("utf8");
@@ -186,17 +195,11 @@ fn a_broken_stream_ends_with_an_error_and_is_not_billed() {
     let store = MemoryStore::new();
     let upstream = Scripted::default();
     for _ in 0..2 {
-        upstream.replies.borrow_mut().push_back(Ok((
-            200,
-            "text/event-stream",
-            vec![Ok(b"data: {\"x\":1}\n\n".to_vec()), Err(OutboundError::Transport("reset".into()))],
-        )));
+        upstream.push_stream(vec![Ok(b"data: {\"x\":1}\n\n".to_vec()), Err(OutboundError::Transport("reset".into()))]);
     }
     let cfg = config(false);
     let req = request("/v1/chat/completions", "{}", "c", "r-broken");
-    let Answer::Stream(relay) = run(handle(&req, Ok(&cfg), &ctx(&store, &upstream))) else { panic!("stream") };
-    let mut sink = VecSink::default();
-    let summary = run(relay.run(&mut sink, &store, &FixedClock(NOW)));
+    let (sink, summary) = stream_through(&req, &cfg, &store, &upstream);
     assert!(summary.contains("outcome=stream_broken"), "{summary}");
     assert!(sink.aborted);
     assert!(String::from_utf8_lossy(&sink.chunks.concat()).contains("event: error"));
@@ -253,23 +256,14 @@ fn dot_segments_never_reach_the_upstream() {
 fn done_ends_the_stream_even_if_the_upstream_stays_open() {
     let store = MemoryStore::new();
     let upstream = Scripted::default();
-    upstream.replies.borrow_mut().push_back(Ok((
-        200,
-        "text/event-stream",
-        vec![
-            Ok(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n".to_vec()),
-            // The upstream never closes: the next read would time out.
-            Err(OutboundError::Timeout),
-        ],
-    )));
-    let cfg = config(false);
-    let Answer::Stream(relay) =
-        run(handle(&request("/v1/chat/completions", "{}", "c", "r-done"), Ok(&cfg), &ctx(&store, &upstream)))
-    else {
-        panic!("stream")
-    };
-    let mut sink = VecSink::default();
-    let summary = run(relay.run(&mut sink, &store, &FixedClock(NOW)));
+    upstream.push_stream(vec![
+        Ok(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n"
+            .to_vec()),
+        // The upstream never closes: the next read would time out.
+        Err(OutboundError::Timeout),
+    ]);
+    let req = request("/v1/chat/completions", "{}", "c", "r-done");
+    let (sink, summary) = stream_through(&req, &config(false), &store, &upstream);
     assert!(summary.contains("outcome=billable"), "{summary}");
     assert!(!sink.aborted);
     assert!(String::from_utf8_lossy(&sink.chunks.concat()).ends_with("data: [DONE]\n\n"));
