@@ -211,17 +211,32 @@ fn complete<B>(response: Outbound, summary: String) -> Answer<B> {
     Answer::Complete { response, summary }
 }
 
-/// The checks that need no body: configuration, the route, and for a forwarded route the JWT. `Ok` carries the
-/// route (the path after `/agents`) and, for a forwarded route, the verified access key; `Err` the answer. The host
-/// may run this before it reads the body, so a caller without a valid token cannot make it buffer one.
+/// What a request may go on to once the checks that need no body passed.
+pub enum Checked<'a> {
+    /// `GET /agents/_usage` (its bearer is checked by the report itself).
+    UsageReport(&'a AgentsConfig),
+    /// A route to forward, for the verified access key `ak`.
+    Forward {
+        /// The path after `/agents`.
+        route: &'a str,
+        /// The configuration.
+        cfg: &'a AgentsConfig,
+        /// The JWT's `api_key`.
+        ak: String,
+    },
+}
+
+/// The checks that need no body: configuration, the route, and for a forwarded route the JWT. The host may run
+/// this before it reads the body, so a caller without a valid token cannot make it buffer one.
 ///
 /// # Errors
-/// The answer to send instead: `500` not configured, `400` a path with dot segments, `401` a refused token.
-pub fn precheck<'r>(
-    req: &'r Inbound,
-    cfg: Result<&AgentsConfig, &ConfigError>,
+/// The answer to send instead, with its log line: `500` not configured, `400` a path with dot segments, `401` a
+/// refused token.
+pub fn precheck<'a>(
+    req: &'a Inbound,
+    cfg: Result<&'a AgentsConfig, &ConfigError>,
     now_ms: u64,
-) -> Result<(&'r str, Option<String>), (Outbound, String)> {
+) -> Result<Checked<'a>, (Outbound, String)> {
     let route = req.path.strip_prefix(PREFIX).unwrap_or(&req.path);
     let route = if route.is_empty() { "/" } else { route };
     let cfg = cfg.map_err(|e| {
@@ -233,10 +248,10 @@ pub fn precheck<'r>(
         return Err((error(400, "invalid_request_error", "invalid_path", message), format!("{route} refused: dots")));
     }
     if route.trim_end_matches('/') == "/_usage" {
-        return Ok((route, None));
+        return Ok(Checked::UsageReport(cfg));
     }
     match cfg.verifier.verify(req.header("authorization").unwrap_or(""), now_ms) {
-        Ok(claims) => Ok((route, Some(claims.api_key))),
+        Ok(claims) => Ok(Checked::Forward { route, cfg, ak: claims.api_key }),
         Err(e) => Err((
             error(401, "authentication_error", e.code(), &e.to_string()),
             format!("{route} refused: {}", e.code()),
@@ -264,15 +279,10 @@ where
     C: Clock,
     R: Random,
 {
-    let (route, ak) = match precheck(req, cfg, ctx.clock.now_ms()) {
-        Ok(checked) => checked,
+    let (route, cfg, ak) = match precheck(req, cfg, ctx.clock.now_ms()) {
+        Ok(Checked::Forward { route, cfg, ak }) => (route, cfg, ak),
+        Ok(Checked::UsageReport(cfg)) => return complete(usage_report(req, cfg, ctx).await, "usage report".into()),
         Err((response, summary)) => return complete(response, summary),
-    };
-    let (Ok(cfg), Some(ak)) = (cfg, ak) else {
-        return match cfg {
-            Ok(cfg) => complete(usage_report(req, cfg, ctx).await, format!("{route} usage report")),
-            Err(_) => complete(error(500, "server_error", "not_configured", "not configured"), route.to_owned()),
-        };
     };
     if req.body.len() > MAX_REQUEST_BYTES {
         let message = format!("request body over {MAX_REQUEST_BYTES} bytes");
