@@ -1,7 +1,8 @@
 //! The `harness` command line: one subcommand per `XxxCommand` in [`crate::commands`].
 
 use crate::commands::{
-    BenchCommand, EmulateCommand, OneAccessCommand, ReplayCommand, SignCommand, UpCommand, UpstreamCommand,
+    BenchCommand, EmulateCommand, MarketplaceCommand, OneAccessCommand, ReplayCommand, SignCommand, UpCommand,
+    UpstreamCommand,
 };
 use clap::{Parser, Subcommand};
 
@@ -45,6 +46,8 @@ pub enum Command {
     Oneaccess(OneAccessCommand),
     /// Serve a mock OpenAI-compatible model server for local agents-gateway runs.
     Upstream(UpstreamCommand),
+    /// Serve a mock Huawei marketplace OpenAPI (order query, usage push, licenses) for local runs.
+    Marketplace(MarketplaceCommand),
 }
 
 impl Cli {
@@ -59,6 +62,7 @@ impl Cli {
             Command::Emulate(c) => c.execute(),
             Command::Oneaccess(c) => c.execute(),
             Command::Upstream(c) => c.execute(),
+            Command::Marketplace(c) => c.execute(),
         };
         match result {
             Ok(code) => code,

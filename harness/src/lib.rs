@@ -26,6 +26,7 @@ pub mod clock;
 pub mod exit_codes;
 pub mod kv;
 pub mod manifest;
+pub mod marketplace;
 pub mod oneaccess;
 pub mod outbound;
 pub mod routing;

@@ -115,6 +115,13 @@ impl Outbound {
     }
 }
 
+/// Whether `req` carries `Authorization: Bearer <token>`, compared in constant time (the operator routes).
+pub fn bearer_matches(req: &Inbound, token: &crate::signing::keys::SecretKey) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let presented = req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    bool::from(presented.as_bytes().ct_eq(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

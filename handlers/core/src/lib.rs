@@ -9,10 +9,12 @@ pub mod identity;
 pub mod kit;
 pub mod lifecycle;
 pub mod marketplace;
+pub mod openapi;
 pub mod ports;
 pub mod produce;
 pub mod signing;
 pub mod sso;
+pub mod usage;
 pub mod webhook;
 pub mod wire;
 

@@ -31,6 +31,7 @@ use koogallery_core::ports::{ChunkSink, ChunkSource, SinkClosed, Upstream, Upstr
 use koogallery_core::ports::{Store, StoreError, Swap};
 use koogallery_core::produce::{self, ConfigError, Ctx, ProduceConfig};
 use koogallery_core::sso::{self, SsoConfig};
+use koogallery_core::usage::{self, UsageConfig};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use koogallery_core::wire::kit::KitSync;
@@ -147,6 +148,39 @@ pub async fn serve_sso(req: Request) -> SpinResponse {
     let answer = sso::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await;
     eprintln!("sso: {} {route} {} in {:?}", inbound.method, answer.summary, started.elapsed());
     response(answer.response)
+}
+
+/// Answers the usage routes (`handlers/usage`): intake, flush, requeue, status; every request also pushes what is
+/// due to the marketplace OpenAPI.
+pub async fn serve_usage(req: Request) -> SpinResponse {
+    let started = std::time::Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, usage::MAX_REQUEST_BYTES + 1).collect().await {
+        Ok(c) => c.to_bytes().to_vec(),
+        Err(_) => vec![0; usage::MAX_REQUEST_BYTES + 1],
+    };
+    let inbound = inbound_from(&parts, body);
+    let cfg = usage_config().await;
+    if let Err(e) = &cfg {
+        eprintln!("usage: configuration error: {e}");
+    }
+    let store = open_store("usage").await;
+    let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
+    let answer = usage::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await;
+    eprintln!("usage: {} {} in {:?}", inbound.method, answer.summary, started.elapsed());
+    response(answer.response)
+}
+
+/// The usage configuration, parsed once per instance once it is complete (like [`produce_config`]).
+static USAGE_CONFIG: std::sync::OnceLock<UsageConfig> = std::sync::OnceLock::new();
+
+async fn usage_config() -> Result<&'static UsageConfig, ConfigError> {
+    if let Some(cfg) = USAGE_CONFIG.get() {
+        return Ok(cfg);
+    }
+    let vars = Variables::load(usage::VARIABLES).await.map_err(ConfigError::Unavailable)?;
+    let cfg = UsageConfig::from_variables(|n| vars.get(n))?;
+    Ok(USAGE_CONFIG.get_or_init(|| cfg))
 }
 
 /// The SSO configuration, parsed once per instance once it is complete (like [`produce_config`]).

@@ -2,6 +2,7 @@
 
 mod bench;
 mod emulate;
+mod marketplace;
 mod oneaccess;
 mod replay;
 mod sign;
@@ -10,6 +11,7 @@ mod upstream;
 
 pub use bench::BenchCommand;
 pub use emulate::EmulateCommand;
+pub use marketplace::MarketplaceCommand;
 pub use oneaccess::OneAccessCommand;
 pub use replay::ReplayCommand;
 pub use sign::SignCommand;

@@ -58,6 +58,22 @@ pub trait Tokened {
     fn write_tokens_mut(&mut self) -> &mut Vec<String>;
 }
 
+/// Implements [`Tokened`] for a struct that keeps its write tokens in a `Vec<String>` field:
+/// `tokened!(Index, writes);`.
+#[macro_export]
+macro_rules! tokened {
+    ($type:ty, $field:ident) => {
+        impl $crate::ports::atomic::Tokened for $type {
+            fn write_tokens(&self) -> &[String] {
+                &self.$field
+            }
+            fn write_tokens_mut(&mut self) -> &mut Vec<String> {
+                &mut self.$field
+            }
+        }
+    };
+}
+
 /// What the caller of [`update`] decided for the value it was shown.
 #[derive(Debug)]
 pub enum Change<T, O> {

@@ -56,7 +56,7 @@ pub use ctx::{Ctx, Deadline};
 pub use outbox::{BACKGROUND_INSTANCES, DEAD_KEY, DUE_KEY, DeliveryReport, backoff_ms};
 pub use replay::{SWEEP_BATCH, nonce_key, v1_request_key};
 pub use reply::{Handled, Summary};
-pub use state::{instance_key, namespace};
+pub use state::{instance_key, load as load_instance, namespace};
 
 use reply::{Reply, Run};
 

@@ -1,0 +1,561 @@
+//! The usage outbox: accepted records wait in the key-value store until the marketplace answers `MKT.0000` for
+//! them, and are pushed in batches of at most 100 by whichever request finds them due.
+//!
+//! - **Keys.** `usage/record/<metering_sn>` holds each record as accepted (written once; it is also what
+//!   recognises a resubmission). `usage/pending` lists the records not yet accepted by the marketplace, oldest
+//!   first; `usage/parked` the batches the marketplace refused (`4xx`, or a `5xx` whose code says the request
+//!   itself is wrong), with the refusal, for an operator; `usage/push` the push state: a lease, the failures in a
+//!   row and the next try, the last error, counters.
+//! - **One pusher at a time.** A push first takes the lease in `usage/push` (compare-and-swap; it expires with the
+//!   request's deadline), so two requests or two nodes never send the same batch at once.
+//! - **Sent means `MKT.0000`.** A batch leaves `usage/pending` only when the marketplace answered `MKT.0000`;
+//!   until then its records are pushed again with the same `metering_sn` (the marketplace deduplicates on it). A
+//!   network error, a timeout or a `5xx` (after the fallback endpoint, see [`crate::openapi::call`]) ends the push
+//!   and backs off `5 s × 2^(failures−1)`, at most an hour; `POST /usage/flush` pushes at once regardless.
+//! - **Never sent stale.** A record whose `begin_time` has become more than 21 days old is parked instead of sent
+//!   (`MKT.9004`: the marketplace refuses it), so an operator sees it.
+//!
+//! Pending records are listed in one value: a backlog of tens of thousands of records (weeks of outage for a large
+//! seller) makes it megabytes, which Redis takes but each push then rewrites.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::UsageConfig;
+use crate::openapi::{self, ApiReply, ApiRequest, Unreachable};
+use crate::ports::atomic::{self, Change, WriteToken};
+use crate::ports::{Backend, Clock, Random, Store, StoreError};
+use crate::produce::{Ctx, Deadline, backoff_ms};
+use crate::signing::canonical_json::sorted_compact;
+use crate::tokened;
+use crate::wire::time;
+use crate::wire::usage::{self, MAX_RECORDS_PER_BATCH, UsagePushResponse, UsageRecord};
+
+/// The usage-push path (§9.4).
+pub const USAGE_DATA_PATH: &str = "/api/mkp-openapi-public/global/v1/isv/usage-data";
+/// Records waiting for the marketplace.
+pub const PENDING_KEY: &str = "usage/pending";
+/// Batches the marketplace refused.
+pub const PARKED_KEY: &str = "usage/parked";
+/// The push state (lease, back-off, counters).
+pub const STATE_KEY: &str = "usage/push";
+
+/// A pending entry without its record this long after it was listed belongs to a submission that died between
+/// listing and storing (and was therefore not acknowledged): it is dropped.
+const ABANDONED_MS: u64 = 10 * 60_000;
+/// Kept free at the end of the deadline to record the outcome and answer.
+const ANSWER_MARGIN_MS: u64 = 200;
+/// The lease outlives the deadline by this much (clocks of two nodes differ a little).
+const LEASE_MARGIN_MS: u64 = 2_000;
+/// Longest marketplace message kept in an error.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// Key of a stored record.
+pub fn record_key(metering_sn: &str) -> String {
+    format!("usage/record/{metering_sn}")
+}
+
+/// A record waiting for the marketplace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEntry {
+    /// Its `metering_sn` (the record is under [`record_key`]).
+    pub sn: String,
+    /// Its content fingerprint (tells a resubmission from a different record under one `record_id`).
+    pub hash: String,
+    /// When it was accepted.
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Pending {
+    #[serde(default)]
+    entries: Vec<PendingEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+tokened!(Pending, writes);
+
+/// A batch the marketplace refused, kept with the refusal until an operator requeues it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedBatch {
+    /// Its records.
+    pub entries: Vec<PendingEntry>,
+    /// When it was parked.
+    pub at_ms: u64,
+    /// The HTTP status of the refusal (none for a record parked before sending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The marketplace's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Parked {
+    #[serde(default)]
+    batches: Vec<ParkedBatch>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+tokened!(Parked, writes);
+
+/// A record as accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// The record as it is pushed.
+    pub record: UsageRecord,
+    /// Its content fingerprint.
+    pub hash: String,
+    /// The backend's `record_id`, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    /// When it was accepted.
+    pub accepted_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Lease {
+    token: String,
+    until_ms: u64,
+}
+
+/// The last failure, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    /// When it happened.
+    pub at_ms: u64,
+    /// What happened.
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PushState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease: Option<Lease>,
+    #[serde(default)]
+    failures: u32,
+    #[serde(default)]
+    next_try_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<LastError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_success_ms: Option<u64>,
+    #[serde(default)]
+    sent: u64,
+    #[serde(default)]
+    batches: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    writes: Vec<String>,
+}
+tokened!(PushState, writes);
+
+/// The records waiting for the marketplace, oldest first.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn pending<S: Store>(store: &S) -> Result<Vec<PendingEntry>, StoreError> {
+    Ok(atomic::read::<_, Pending>(store, PENDING_KEY).await?.map(|p| p.entries).unwrap_or_default())
+}
+
+async fn parked<S: Store>(store: &S) -> Result<Vec<ParkedBatch>, StoreError> {
+    Ok(atomic::read::<_, Parked>(store, PARKED_KEY).await?.map(|p| p.batches).unwrap_or_default())
+}
+
+/// The `metering_sn`s of parked records.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn parked_sns<S: Store>(store: &S) -> Result<HashSet<String>, StoreError> {
+    Ok(parked(store).await?.into_iter().flat_map(|b| b.entries).map(|e| e.sn).collect())
+}
+
+/// A stored record.
+///
+/// # Errors
+/// [`StoreError`] when the store fails or the value is unreadable.
+pub async fn load_record<S: Store>(store: &S, sn: &str) -> Result<Option<StoredRecord>, StoreError> {
+    atomic::read(store, &record_key(sn)).await
+}
+
+/// Stores a record (written once, by the submissions that found it absent; they write the same content).
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn store_record<S: Store>(store: &S, record: &StoredRecord) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| StoreError(format!("usage record: {e}")))?;
+    store.set(&record_key(&record.record.metering_sn), &bytes).await
+}
+
+/// Lists `entries` as pending (each `metering_sn` once).
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn enqueue<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    entries: Vec<PendingEntry>,
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PENDING_KEY, |current: Option<Pending>| {
+        let mut pending = current.unwrap_or_default();
+        let known: HashSet<String> = pending.entries.iter().map(|e| e.sn.clone()).collect();
+        let mut added = HashSet::new();
+        let new: Vec<PendingEntry> =
+            entries.iter().filter(|e| !known.contains(&e.sn) && added.insert(e.sn.clone())).cloned().collect();
+        if new.is_empty() {
+            return Change::Keep(());
+        }
+        pending.entries.extend(new);
+        Change::Write(pending, ())
+    })
+    .await
+}
+
+async fn unlist<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    sns: &HashSet<String>,
+) -> Result<(), StoreError> {
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PENDING_KEY, |current: Option<Pending>| {
+        let Some(mut pending) = current else { return Change::Keep(()) };
+        let before = pending.entries.len();
+        pending.entries.retain(|e| !sns.contains(&e.sn));
+        if pending.entries.len() == before { Change::Keep(()) } else { Change::Write(pending, ()) }
+    })
+    .await
+}
+
+/// Parks a batch, then takes its records off the pending list (in that order: a push that dies in between leaves
+/// them in both, and they are pushed, and parked, again).
+async fn park<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    batch: ParkedBatch,
+) -> Result<(), StoreError> {
+    let sns: HashSet<String> = batch.entries.iter().map(|e| e.sn.clone()).collect();
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PARKED_KEY, |current: Option<Parked>| {
+        let mut parked = current.unwrap_or_default();
+        parked.batches.push(batch.clone());
+        Change::Write(parked, ())
+    })
+    .await?;
+    unlist(ctx, &sns).await
+}
+
+/// Why a push did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// Nothing is pending.
+    Empty,
+    /// The last push failed and the back-off has not passed.
+    NotDue,
+    /// Another request holds the lease.
+    Busy,
+}
+
+/// What one push did, for the answer and the log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Records the marketplace accepted.
+    pub sent: usize,
+    /// Batches sent successfully.
+    pub batches: usize,
+    /// Records parked.
+    pub parked: usize,
+    /// Why it did not run, if it did not.
+    pub skipped: Option<Skipped>,
+    /// The failure that ended it.
+    pub error: Option<String>,
+}
+
+impl std::fmt::Display for PushReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.skipped {
+            Some(Skipped::Empty) => write!(f, "push=nothing_pending"),
+            Some(Skipped::NotDue) => write!(f, "push=backing_off"),
+            Some(Skipped::Busy) => write!(f, "push=busy"),
+            None => {
+                write!(f, "push sent={} batches={} parked={}", self.sent, self.batches, self.parked)?;
+                match &self.error {
+                    Some(e) => write!(f, " error={e:?}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// How the marketplace judged one batch.
+enum Outcome {
+    Sent,
+    Retry(String),
+    Refused { status: u16, code: Option<String>, reason: String },
+}
+
+fn judge(reply: Result<ApiReply, Unreachable>) -> Outcome {
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) => return Outcome::Retry(format!("marketplace unreachable: {e}")),
+    };
+    let answer: Option<UsagePushResponse> = serde_json::from_slice(&reply.body).ok();
+    let code = answer.as_ref().and_then(UsagePushResponse::code);
+    if (200..300).contains(&reply.status) && answer.as_ref().is_some_and(UsagePushResponse::is_success) {
+        return Outcome::Sent;
+    }
+    let message: String = answer
+        .as_ref()
+        .and_then(|a| a.error_msg.as_deref())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    let code_text = answer.as_ref().and_then(|a| a.error_code.clone());
+    let reason = format!(
+        "HTTP {}{}{}{}{}",
+        reply.status,
+        code_text.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+        if message.is_empty() { String::new() } else { format!(": {message}") },
+        if reply.fallback { " (fallback endpoint)" } else { "" },
+        reply.fallback_error.as_deref().map(|e| format!("; fallback: {e}")).unwrap_or_default(),
+    );
+    if usage::should_retry(reply.status, code.as_ref()) {
+        Outcome::Retry(reason)
+    } else {
+        Outcome::Refused { status: reply.status, code: code_text, reason }
+    }
+}
+
+/// Pushes pending records while the deadline allows: nothing when nothing is pending, when another request is
+/// pushing, or (unless `force`) while backing off after a failure.
+///
+/// # Errors
+/// [`StoreError`] when the store fails (what was sent stays sent; the rest is pushed by a later request).
+pub async fn push<S: Store, B: Backend, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &UsageConfig,
+    deadline: &Deadline,
+    force: bool,
+) -> Result<PushReport, StoreError> {
+    let mut report = PushReport::default();
+    let now = ctx.clock.now_ms();
+    if pending(ctx.store).await?.is_empty() {
+        report.skipped = Some(Skipped::Empty);
+        return Ok(report);
+    }
+    let state = atomic::read::<_, PushState>(ctx.store, STATE_KEY).await?.unwrap_or_default();
+    if !force && now < state.next_try_ms {
+        report.skipped = Some(Skipped::NotDue);
+        return Ok(report);
+    }
+    let token = WriteToken::random(ctx.random).as_str().to_owned();
+    let until_ms = now.saturating_add(deadline.remaining_ms(ctx.clock)).saturating_add(LEASE_MARGIN_MS);
+    let claimed = atomic::update(ctx.store, ctx.random, now, STATE_KEY, |current: Option<PushState>| {
+        let mut state = current.unwrap_or_default();
+        if state.lease.as_ref().is_some_and(|l| l.until_ms > now) || (!force && now < state.next_try_ms) {
+            return Change::Keep(false);
+        }
+        state.lease = Some(Lease { token: token.clone(), until_ms });
+        Change::Write(state, true)
+    })
+    .await?;
+    if !claimed {
+        report.skipped = Some(Skipped::Busy);
+        return Ok(report);
+    }
+    let pushed = push_batches(ctx, cfg, deadline, &mut report).await;
+    let released = atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), STATE_KEY, |current: Option<PushState>| {
+        let mut state = current.unwrap_or_default();
+        if state.lease.as_ref().is_none_or(|l| l.token != token) {
+            return Change::Keep(());
+        }
+        state.lease = None;
+        Change::Write(state, ())
+    })
+    .await;
+    pushed?;
+    released?;
+    Ok(report)
+}
+
+/// Sends batches until nothing is pending, the deadline is near, or the marketplace fails.
+async fn push_batches<S: Store, B: Backend, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &UsageConfig,
+    deadline: &Deadline,
+    report: &mut PushReport,
+) -> Result<(), StoreError> {
+    while deadline.remaining_ms(ctx.clock) >= openapi::MIN_CALL_MS + ANSWER_MARGIN_MS {
+        let now = ctx.clock.now_ms();
+        let mut batch: Vec<(PendingEntry, UsageRecord)> = Vec::new();
+        let mut abandoned = HashSet::new();
+        let mut stale = Vec::new();
+        for entry in pending(ctx.store).await? {
+            if batch.len() == MAX_RECORDS_PER_BATCH {
+                break;
+            }
+            match load_record(ctx.store, &entry.sn).await? {
+                None if now.saturating_sub(entry.at_ms) > ABANDONED_MS => {
+                    abandoned.insert(entry.sn);
+                }
+                None => {}
+                Some(stored) => {
+                    let begin = time::parse_sdk_date(&stored.record.begin_time).unwrap_or(0);
+                    if usage::is_begin_time_fresh(begin, now) {
+                        batch.push((entry, stored.record));
+                    } else {
+                        stale.push(entry);
+                    }
+                }
+            }
+        }
+        let cleaned = !abandoned.is_empty() || !stale.is_empty();
+        if !abandoned.is_empty() {
+            unlist(ctx, &abandoned).await?;
+        }
+        if !stale.is_empty() {
+            report.parked += stale.len();
+            let reason = "begin_time is more than 21 days old: the marketplace no longer accepts it".to_owned();
+            park(ctx, ParkedBatch { entries: stale, at_ms: now, status: None, code: None, reason }).await?;
+        }
+        if batch.is_empty() {
+            if cleaned {
+                continue;
+            }
+            break;
+        }
+        let outcome = send_batch(ctx, cfg, deadline, &batch).await;
+        let count = batch.len();
+        match outcome {
+            Outcome::Sent => {
+                unlist(ctx, &batch.iter().map(|(e, _)| e.sn.clone()).collect()).await?;
+                report.sent += count;
+                report.batches += 1;
+                note(ctx, |s| {
+                    s.sent = s.sent.saturating_add(count as u64);
+                    s.batches = s.batches.saturating_add(1);
+                    s.failures = 0;
+                    s.next_try_ms = 0;
+                    s.last_success_ms = Some(now);
+                })
+                .await?;
+            }
+            Outcome::Retry(reason) => {
+                report.error = Some(reason.clone());
+                note(ctx, |s| {
+                    s.failures = s.failures.saturating_add(1);
+                    s.next_try_ms = now.saturating_add(backoff_ms(s.failures));
+                    s.last_error = Some(LastError { at_ms: now, reason: reason.clone() });
+                })
+                .await?;
+                return Ok(());
+            }
+            Outcome::Refused { status, code, reason } => {
+                report.parked += count;
+                report.error = Some(reason.clone());
+                let entries = batch.into_iter().map(|(e, _)| e).collect();
+                park(ctx, ParkedBatch { entries, at_ms: now, status: Some(status), code, reason: reason.clone() })
+                    .await?;
+                note(ctx, |s| s.last_error = Some(LastError { at_ms: now, reason: reason.clone() })).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records an outcome in the push state.
+async fn note<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    change: impl Fn(&mut PushState),
+) -> Result<(), StoreError> {
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), STATE_KEY, |current: Option<PushState>| {
+        let mut state = current.unwrap_or_default();
+        change(&mut state);
+        Change::Write(state, ())
+    })
+    .await
+}
+
+/// Serialises (keys sorted at every level, compact), signs (§4.7 body signature, then AK/SK over every header)
+/// and sends one batch.
+async fn send_batch<S, B: Backend, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    cfg: &UsageConfig,
+    deadline: &Deadline,
+    batch: &[(PendingEntry, UsageRecord)],
+) -> Outcome {
+    let records: Vec<&UsageRecord> = batch.iter().map(|(_, r)| r).collect();
+    let body = sorted_compact(&json!({ "usage_records": records }));
+    let ts = ctx.clock.now_ms().to_string();
+    let mut nonce = [0u8; 16];
+    ctx.random.fill(&mut nonce);
+    let nonce = uuid::Builder::from_random_bytes(nonce).into_uuid().to_string();
+    let signature = crate::signing::usage::signature(&cfg.body_key, &ts, &nonce, &body);
+    let headers = [("signature".to_owned(), signature), ("ts".to_owned(), ts), ("nonce".to_owned(), nonce)];
+    let request = ApiRequest { method: "POST", path_and_query: USAGE_DATA_PATH, headers: &headers, body: &body };
+    judge(openapi::call(&cfg.openapi, &request, ctx.backend, ctx.clock, deadline).await)
+}
+
+/// Puts every parked batch back in line (after the operator fixed the cause) and clears the back-off; returns how
+/// many records.
+///
+/// # Errors
+/// [`StoreError`] when the store fails (a batch is listed pending before it leaves the parked list).
+pub async fn requeue<S: Store, B, C: Clock, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Result<usize, StoreError> {
+    let batches = parked(ctx.store).await?;
+    let entries: Vec<PendingEntry> = batches.iter().flat_map(|b| b.entries.iter().cloned()).collect();
+    let count = entries.len();
+    enqueue(ctx, entries).await?;
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PARKED_KEY, |current: Option<Parked>| {
+        let Some(mut parked) = current else { return Change::Keep(()) };
+        parked.batches.retain(|b| !batches.contains(b));
+        Change::Write(parked, ())
+    })
+    .await?;
+    note(ctx, |s| {
+        s.failures = 0;
+        s.next_try_ms = 0;
+    })
+    .await?;
+    Ok(count)
+}
+
+/// What `GET /usage/status` shows.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn status<S: Store>(store: &S, now_ms: u64) -> Result<serde_json::Value, StoreError> {
+    let pending = pending(store).await?;
+    let parked = parked(store).await?;
+    let state = atomic::read::<_, PushState>(store, STATE_KEY).await?.unwrap_or_default();
+    let oldest = pending.iter().map(|e| e.at_ms).min();
+    let parked_batches: Vec<serde_json::Value> = parked
+        .iter()
+        .map(|b| {
+            json!({
+                "records": b.entries.len(),
+                "metering_sns": b.entries.iter().map(|e| e.sn.as_str()).collect::<Vec<_>>(),
+                "parked_at": time::format_sdk_date(b.at_ms),
+                "status": b.status,
+                "code": b.code,
+                "reason": b.reason,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "pending": pending.len(),
+        "oldest_pending_age_s": oldest.map(|at| now_ms.saturating_sub(at) / 1000),
+        "sent": state.sent,
+        "batches_sent": state.batches,
+        "failed": parked.iter().map(|b| b.entries.len()).sum::<usize>(),
+        "parked": parked_batches,
+        "failures_in_a_row": state.failures,
+        "next_try_in_s": (state.next_try_ms > now_ms).then(|| (state.next_try_ms - now_ms).div_ceil(1000)),
+        "pushing": state.lease.as_ref().is_some_and(|l| l.until_ms > now_ms),
+        "last_success": state.last_success_ms.map(time::format_sdk_date),
+        "last_error": state.last_error.map(|e| json!({"at": time::format_sdk_date(e.at_ms), "reason": e.reason})),
+    }))
+}
