@@ -17,6 +17,8 @@
 //! * [`oneaccess`]: a mock OneAccess (the tenant's identity provider) for the SSO component's tests and the
 //!   `oneaccess` command.
 //! * [`upstream`]: a mock OpenAI-compatible model server for the agents gateway's tests and the `upstream` command.
+//! * [`marketplace`]: a mock marketplace OpenAPI (query order, usage push, license activate/heartbeat) that verifies
+//!   the AK/SK and body signatures with its own code, for the usage and license tests and the `marketplace` command.
 //! * [`exit_codes`] and [`main`]: the `harness` binary. Its commands, the HTTP server of `up` and the request
 //!   samples of `sign` are private to the binary.
 

@@ -66,7 +66,8 @@ impl World {
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let out: Outbound = self.ep.send(&Self::request(method, path, body));
-        let json = serde_json::from_slice(&out.body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&out.body)}));
+        let json =
+            serde_json::from_slice(&out.body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&out.body)}));
         (out.status, json)
     }
 
@@ -88,7 +89,12 @@ impl World {
     }
 
     fn batch_sizes(&self) -> Vec<usize> {
-        self.primary.usage_batches().iter().chain(self.fallback.usage_batches().iter()).map(|b| b.metering_sns.len()).collect()
+        self.primary
+            .usage_batches()
+            .iter()
+            .chain(self.fallback.usage_batches().iter())
+            .map(|b| b.metering_sns.len())
+            .collect()
     }
 
     fn usage_keys(&self) -> Vec<String> {
@@ -104,12 +110,15 @@ fn record(ep: &WasmEndpoint, n: usize) -> Value {
         "instance_id": format!("instance-{}", n % 11),
         "begin_time": format_sdk_date(now - 3_600_000),
         "end_time": format_sdk_date(now - 1_000),
-        "usage_value": if n % 2 == 0 { json!(format!("{}.5", n + 1)) } else { json!(n + 1) },
+        "usage_value": if n.is_multiple_of(2) { json!(format!("{}.5", n + 1)) } else { json!(n + 1) },
     })
 }
 
 fn sns(answer: &Value) -> BTreeSet<String> {
-    answer["records"].as_array().map(|a| a.iter().filter_map(|r| r["metering_sn"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    answer["records"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["metering_sn"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -140,17 +149,22 @@ fn two_hundred_fifty_records_twice_with_an_outage_reach_the_marketplace_exactly_
     assert_eq!(status, 200, "{second}");
     assert_eq!(sns(&second), sns(&first));
     assert_eq!(second["queued"], 0);
-    let states: BTreeMap<String, usize> = second["records"].as_array().into_iter().flatten().fold(BTreeMap::new(), |mut m, r| {
-        *m.entry(r["status"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
-        m
-    });
+    let states: BTreeMap<String, usize> =
+        second["records"].as_array().into_iter().flatten().fold(BTreeMap::new(), |mut m, r| {
+            *m.entry(r["status"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+            m
+        });
     assert_eq!(states, BTreeMap::from([("pending".to_owned(), 150), ("sent".to_owned(), 100)]));
     assert_eq!(second["push"]["skipped"], "backing_off");
 
     // Five seconds later any request pushes the rest.
     w.ep.set_now(w.ep.now() + 5_000);
     let after = w.status();
-    assert_eq!((after["pending"].as_u64(), after["sent"].as_u64(), after["failed"].as_u64()), (Some(0), Some(250), Some(0)), "{after}");
+    assert_eq!(
+        (after["pending"].as_u64(), after["sent"].as_u64(), after["failed"].as_u64()),
+        (Some(0), Some(250), Some(0)),
+        "{after}"
+    );
     let accepted = w.accepted();
     assert_eq!(accepted.keys().cloned().collect::<BTreeSet<_>>(), sns(&first), "every metering_sn, nothing else");
     assert!(accepted.values().all(|n| *n == 1), "none twice: {accepted:?}");
@@ -183,7 +197,12 @@ fn bad_records_are_refused_by_name_and_nothing_is_stored() {
     records[3]["end_time"] = json!("20240101");
     let (status, answer) = w.submit(&records);
     assert_eq!(status, 400, "{answer}");
-    let named: Vec<(Value, Value)> = answer["records"].as_array().into_iter().flatten().map(|p| (p["index"].clone(), p["record_id"].clone())).collect();
+    let named: Vec<(Value, Value)> = answer["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p["index"].clone(), p["record_id"].clone()))
+        .collect();
     assert_eq!(named, [(json!(1), json!("meter-1")), (json!(2), json!("meter-2")), (json!(3), Value::Null)]);
     assert!(answer["records"][2]["reason"].as_str().is_some_and(|r| r.contains("end_time")), "{answer}");
     assert!(w.usage_keys().is_empty(), "{:?}", w.usage_keys());
@@ -208,7 +227,11 @@ fn a_refused_batch_is_parked_shown_and_requeued() {
     assert_eq!(w.status()["failed"], 30);
     assert_eq!(w.primary.received().len(), 1);
     let (status, requeued) = w.call("POST", "/usage/requeue", None);
-    assert_eq!((status, requeued["requeued"].as_u64(), requeued["push"]["sent"].as_u64()), (200, Some(30), Some(30)), "{requeued}");
+    assert_eq!(
+        (status, requeued["requeued"].as_u64(), requeued["push"]["sent"].as_u64()),
+        (200, Some(30), Some(30)),
+        "{requeued}"
+    );
     assert_eq!(w.accepted().len(), 30);
 }
 

@@ -32,6 +32,7 @@ mod kit;
 mod produce;
 mod signing;
 mod sso;
+mod usage;
 mod wire;
 
 pub use agents::agents_stream;
@@ -42,6 +43,7 @@ pub use signing::{
     apig, body_sign, jwt, kit_signed, kit_verify, usage_sign, v1_signed, v1_verify, v2_signed, v2_verify,
 };
 pub use sso::sso;
+pub use usage::usage;
 pub use wire::{
     canonical_json, parse_agents_usage, parse_kit, parse_license, parse_order, parse_usage, parse_v1, parse_v2,
 };

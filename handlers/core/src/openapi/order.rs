@@ -61,8 +61,7 @@ pub async fn query_order<B: Backend, C: Clock>(
     if !(200..300).contains(&reply.status) {
         return Err(QueryOrderError::Status(reply.status));
     }
-    let answer: QueryOrderResponse =
-        serde_json::from_slice(&reply.body).map_err(|_| QueryOrderError::Unreadable)?;
+    let answer: QueryOrderResponse = serde_json::from_slice(&reply.body).map_err(|_| QueryOrderError::Unreadable)?;
     if answer.is_success() {
         Ok(answer)
     } else {

@@ -13,7 +13,7 @@ const NOW: u64 = 1_710_686_557_000; // 2024-03-17T14:42:37Z
 #[derive(Default)]
 struct Scripted {
     replies: RefCell<VecDeque<Result<OutboundReply, OutboundError>>>,
-    calls: RefCell<Vec<(String, String, Vec<(String, String)>, Vec<u8>)>>,
+    calls: RefCell<Vec<apig::ApigRequest>>,
 }
 
 impl Scripted {
@@ -33,7 +33,12 @@ impl Backend for Scripted {
         body: &[u8],
         _timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError> {
-        self.calls.borrow_mut().push(("POST".into(), url.into(), headers.to_vec(), body.to_vec()));
+        self.calls.borrow_mut().push(apig::ApigRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+        });
         self.next()
     }
     async fn get(
@@ -42,7 +47,12 @@ impl Backend for Scripted {
         headers: &[(String, String)],
         _timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError> {
-        self.calls.borrow_mut().push(("GET".into(), url.into(), headers.to_vec(), Vec::new()));
+        self.calls.borrow_mut().push(apig::ApigRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: headers.to_vec(),
+            body: Vec::new(),
+        });
         self.next()
     }
 }
@@ -58,8 +68,7 @@ fn config() -> OpenApiConfig {
         ("openapi_endpoint", "https://primary.example/"),
         ("openapi_fallback_endpoint", "https://fallback.example"),
     ];
-    OpenApiConfig::from_variables(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()))
-        .expect("valid")
+    OpenApiConfig::from_variables(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())).expect("valid")
 }
 
 fn deadline() -> Deadline {
@@ -68,12 +77,10 @@ fn deadline() -> Deadline {
 
 /// Checks a recorded call's AK/SK signature as the marketplace would (with core's verifier; the harness mock has
 /// an independent one).
-fn assert_signed(call: &(String, String, Vec<(String, String)>, Vec<u8>), host: &str) {
-    let (method, url, headers, body) = call;
-    let req = apig::ApigRequest { method: method.clone(), url: url.clone(), headers: headers.clone(), body: body.clone() };
+fn assert_signed(req: &apig::ApigRequest, host: &str) {
     assert_eq!(req.header("host"), Some(host));
     let sk = |ak: &str| (ak == "my-ak").then(|| SecretKey::new("my-sk"));
-    assert_eq!(apig::verify(&req, sk, NOW, TimestampWindow::default()), Ok("my-ak".to_owned()));
+    assert_eq!(apig::verify(req, sk, NOW, TimestampWindow::default()), Ok("my-ak".to_owned()));
 }
 
 #[test]
@@ -94,7 +101,13 @@ fn configuration() {
         let cfg = OpenApiConfig::from_variables(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()));
         assert_eq!(cfg.map(|c| c.endpoint).ok().as_deref(), Some(local.trim_end_matches('/')), "{local}");
     }
-    for remote in ["http://mkt.myhuaweicloud.com", "http://127.0.0.1.evil.example", "http://user@127.0.0.1", "ftp://x", "https://"] {
+    for remote in [
+        "http://mkt.myhuaweicloud.com",
+        "http://127.0.0.1.evil.example",
+        "http://user@127.0.0.1",
+        "ftp://x",
+        "https://",
+    ] {
         let vars = [("openapi_ak", "a"), ("openapi_sk", "s"), ("openapi_endpoint", remote)];
         let cfg = OpenApiConfig::from_variables(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()));
         assert!(matches!(cfg, Err(ConfigError::Invalid { name: "openapi_endpoint", .. })), "{remote}");
@@ -119,7 +132,7 @@ fn an_answer_from_the_endpoint_is_final() {
         assert_eq!(reply, Ok(ApiReply { status, body: b"{}".to_vec(), fallback: false, fallback_error: None }));
         let calls = backend.calls.borrow();
         assert_eq!(calls.len(), 1, "no fallback after HTTP {status}");
-        assert_eq!(calls[0].1, "https://primary.example/p");
+        assert_eq!(calls[0].url, "https://primary.example/p");
         assert_signed(&calls[0], "primary.example");
     }
 }
@@ -135,11 +148,12 @@ fn network_errors_and_5xx_go_to_the_fallback_signed_for_its_host() {
         assert_eq!(reply, Ok(ApiReply { status: 200, body: b"yes".to_vec(), fallback: true, fallback_error: None }));
         let calls = backend.calls.borrow();
         assert_eq!(calls.len(), 2);
-        assert_eq!(calls[1].1, "https://fallback.example/p?q=1");
-        assert_eq!(calls[1].3, b"{\"a\":1}");
+        assert_eq!(calls[1].url, "https://fallback.example/p?q=1");
+        assert_eq!(calls[1].body, b"{\"a\":1}");
         assert_signed(&calls[0], "primary.example");
         assert_signed(&calls[1], "fallback.example");
-        let signed = calls[1].2.iter().find(|(k, _)| k == "Authorization").map(|(_, v)| v.clone()).unwrap_or_default();
+        let signed =
+            calls[1].headers.iter().find(|(k, _)| k == "Authorization").map(|(_, v)| v.clone()).unwrap_or_default();
         assert!(signed.contains("SignedHeaders=content-type;host;ts;x-sdk-date"), "{signed}");
     }
 }
@@ -198,9 +212,9 @@ fn query_order_request_and_answers() {
     let line = order.order_info.as_ref().and_then(|o| o.line("MOCKONDEMAND-000001")).expect("line");
     assert_eq!(line.product_id(), Some("P1"));
     let calls = backend.calls.borrow();
-    assert_eq!(calls[0].0, "GET");
+    assert_eq!(calls[0].method, "GET");
     assert_eq!(
-        calls[0].1,
+        calls[0].url,
         format!("https://primary.example{QUERY_ORDER_PATH}?orderId=MOCK%20ONDEMAND&orderLineId=MOCKONDEMAND-000001")
     );
     assert_signed(&calls[0], "primary.example");

@@ -204,7 +204,8 @@ async fn check_instances<S: Store>(
         let is_released = match released.iter().find(|(i, _)| i == id) {
             Some((_, r)) => *r,
             None => {
-                let r = crate::produce::load_instance(store, false, id).await?.is_some_and(|rec| rec.status.is_released());
+                let r =
+                    crate::produce::load_instance(store, false, id).await?.is_some_and(|rec| rec.status.is_released());
                 released.push((id.clone(), r));
                 r
             }
@@ -277,9 +278,24 @@ async fn store_records<S: Store, B, C: Clock, R: Random>(
     if !conflicts.is_empty() {
         return Ok(Intake::Conflict(conflicts));
     }
-    let entries: Vec<PendingEntry> =
-        new.iter().map(|(_, r, hash)| PendingEntry { sn: r.metering_sn.clone(), hash: hash.clone(), at_ms: now }).collect();
-    outbox::enqueue(ctx, entries).await?;
+    let entries: Vec<PendingEntry> = new
+        .iter()
+        .map(|(_, r, hash)| PendingEntry { sn: r.metering_sn.clone(), hash: hash.clone(), at_ms: now })
+        .collect();
+    let racing = outbox::enqueue(ctx, entries).await?;
+    if !racing.is_empty() {
+        let conflicts = new
+            .iter()
+            .filter(|(_, r, _)| racing.contains(&r.metering_sn))
+            .filter_map(|(id, r, _)| accepted.iter().find(|a| a.metering_sn == r.metering_sn).map(|a| (a.index, id)))
+            .map(|(index, record_id)| RecordProblem {
+                index,
+                record_id: record_id.clone(),
+                reason: "record_id was submitted before with different content".to_owned(),
+            })
+            .collect();
+        return Ok(Intake::Conflict(conflicts));
+    }
     for (record_id, record, hash) in new {
         let stored = StoredRecord { record, hash, record_id, accepted_ms: now };
         outbox::store_record(ctx.store, &stored).await?;

@@ -31,14 +31,8 @@ use intake::Intake;
 use outbox::PushReport;
 
 /// Every variable the usage component reads.
-pub const VARIABLES: &[&str] = &[
-    "access_keys",
-    "admin_token",
-    "openapi_endpoint",
-    "openapi_fallback_endpoint",
-    "openapi_ak",
-    "openapi_sk",
-];
+pub const VARIABLES: &[&str] =
+    &["access_keys", "admin_token", "openapi_endpoint", "openapi_fallback_endpoint", "openapi_ak", "openapi_sk"];
 
 /// How long one request may take, pushing included.
 pub const DEADLINE_MS: u64 = 10_000;
@@ -230,10 +224,9 @@ async fn records<S: Store, B: Backend, C: Clock, R: Random>(
         Err(e) => return store_failed(req, &e),
     };
     match intake {
-        Intake::Malformed(why) => Answer {
-            response: error(400, "invalid_body", &why),
-            summary: "records refused: malformed".to_owned(),
-        },
+        Intake::Malformed(why) => {
+            Answer { response: error(400, "invalid_body", &why), summary: "records refused: malformed".to_owned() }
+        }
         Intake::Invalid(problems) => refused(400, "invalid_records", &problems),
         Intake::Conflict(problems) => refused(409, "conflicting_records", &problems),
         Intake::Accepted(accepted) => {

@@ -181,7 +181,8 @@ pub async fn load_record<S: Store>(store: &S, sn: &str) -> Result<Option<StoredR
     atomic::read(store, &record_key(sn)).await
 }
 
-/// Stores a record (written once, by the submissions that found it absent; they write the same content).
+/// Stores a record: written by the submissions that found it absent, after [`enqueue`] accepted its content
+/// fingerprint, so every writer writes the same usage.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
@@ -190,28 +191,42 @@ pub async fn store_record<S: Store>(store: &S, record: &StoredRecord) -> Result<
     store.set(&record_key(&record.record.metering_sn), &bytes).await
 }
 
-/// Lists `entries` as pending (each `metering_sn` once).
+/// Lists `entries` as pending (each `metering_sn` once), unless one of them is listed already with another content
+/// fingerprint: then nothing is written and those `metering_sn`s are returned. This compare-and-swap is what decides
+/// between two submissions racing with different content under one `record_id`.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
 pub async fn enqueue<S: Store, B, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
     entries: Vec<PendingEntry>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PENDING_KEY, |current: Option<Pending>| {
         let mut pending = current.unwrap_or_default();
-        let known: HashSet<String> = pending.entries.iter().map(|e| e.sn.clone()).collect();
+        let known: std::collections::HashMap<&str, &str> =
+            pending.entries.iter().map(|e| (e.sn.as_str(), e.hash.as_str())).collect();
+        let conflicts: Vec<String> = entries
+            .iter()
+            .filter(|e| known.get(e.sn.as_str()).is_some_and(|h| *h != e.hash))
+            .map(|e| e.sn.clone())
+            .collect();
+        if !conflicts.is_empty() {
+            return Change::Keep(conflicts);
+        }
         let mut added = HashSet::new();
-        let new: Vec<PendingEntry> =
-            entries.iter().filter(|e| !known.contains(&e.sn) && added.insert(e.sn.clone())).cloned().collect();
+        let new: Vec<PendingEntry> = entries
+            .iter()
+            .filter(|e| !known.contains_key(e.sn.as_str()) && added.insert(e.sn.clone()))
+            .cloned()
+            .collect();
         if new.is_empty() {
-            return Change::Keep(());
+            return Change::Keep(Vec::new());
         }
         pending.entries.extend(new);
-        Change::Write(pending, ())
+        Change::Write(pending, Vec::new())
     })
     .await
 }
@@ -367,15 +382,16 @@ pub async fn push<S: Store, B: Backend, C: Clock, R: Random>(
         return Ok(report);
     }
     let pushed = push_batches(ctx, cfg, deadline, &mut report).await;
-    let released = atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), STATE_KEY, |current: Option<PushState>| {
-        let mut state = current.unwrap_or_default();
-        if state.lease.as_ref().is_none_or(|l| l.token != token) {
-            return Change::Keep(());
-        }
-        state.lease = None;
-        Change::Write(state, ())
-    })
-    .await;
+    let released =
+        atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), STATE_KEY, |current: Option<PushState>| {
+            let mut state = current.unwrap_or_default();
+            if state.lease.as_ref().is_none_or(|l| l.token != token) {
+                return Change::Keep(());
+            }
+            state.lease = None;
+            Change::Write(state, ())
+        })
+        .await;
     pushed?;
     released?;
     Ok(report)
@@ -508,6 +524,7 @@ pub async fn requeue<S: Store, B, C: Clock, R: Random>(ctx: &Ctx<'_, S, B, C, R>
     let batches = parked(ctx.store).await?;
     let entries: Vec<PendingEntry> = batches.iter().flat_map(|b| b.entries.iter().cloned()).collect();
     let count = entries.len();
+    // Parked entries kept their fingerprints, so they cannot conflict with what is pending.
     enqueue(ctx, entries).await?;
     atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PARKED_KEY, |current: Option<Parked>| {
         let Some(mut parked) = current else { return Change::Keep(()) };

@@ -55,13 +55,23 @@ impl Backend for Marketplace {
         body: &[u8],
         _timeout_ms: u64,
     ) -> Result<OutboundReply, OutboundError> {
-        let req = apig::ApigRequest { method: "POST".into(), url: url.into(), headers: headers.to_vec(), body: body.to_vec() };
+        let req = apig::ApigRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+        };
         let sk = |ak: &str| (ak == "ak").then(|| SecretKey::new("sk"));
-        assert_eq!(apig::verify(&req, sk, NOW, TimestampWindow { window_ms: u64::MAX / 4, ..Default::default() }), Ok("ak".into()));
+        assert_eq!(
+            apig::verify(&req, sk, NOW, TimestampWindow { window_ms: u64::MAX / 4, ..Default::default() }),
+            Ok("ak".into())
+        );
         let keys = KeyRing::single(SecretKey::new("isv-key"));
         let h = |n: &str| req.header(n).unwrap_or("").to_owned();
         let window = TimestampWindow { window_ms: u64::MAX / 4, ..Default::default() };
-        assert!(crate::signing::usage::verify(&keys, &h("ts"), &h("nonce"), &h("signature"), body, NOW, window).is_ok());
+        assert!(
+            crate::signing::usage::verify(&keys, &h("ts"), &h("nonce"), &h("signature"), body, NOW, window).is_ok()
+        );
         let parsed: Value = serde_json::from_slice(body).expect("JSON body");
         assert_eq!(crate::signing::canonical_json::sorted_compact(&parsed), body, "sent as signed: sorted, compact");
         let records = parsed["usage_records"].as_array().cloned().unwrap_or_default();
@@ -161,7 +171,10 @@ fn records_are_pushed_in_batches_of_at_most_100_once_each() {
     assert!(again["records"].as_array().is_some_and(|r| r.iter().all(|r| r["status"] == "sent")));
     assert_eq!(w.market.pushes.borrow().len(), 3);
     let status = w.status();
-    assert_eq!((status["pending"].as_u64(), status["sent"].as_u64(), status["failed"].as_u64()), (Some(0), Some(250), Some(0)));
+    assert_eq!(
+        (status["pending"].as_u64(), status["sent"].as_u64(), status["failed"].as_u64()),
+        (Some(0), Some(250), Some(0))
+    );
 }
 
 #[test]
@@ -204,7 +217,13 @@ fn a_bad_record_refuses_the_whole_submission_naming_each() {
     assert_eq!(answer["error"], "invalid_records");
     let listed: Vec<(u64, Option<&str>, &str)> = answer["records"]
         .as_array()
-        .map(|a| a.iter().map(|p| (p["index"].as_u64().unwrap_or(99), p["record_id"].as_str(), p["reason"].as_str().unwrap_or(""))).collect())
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    (p["index"].as_u64().unwrap_or(99), p["record_id"].as_str(), p["reason"].as_str().unwrap_or(""))
+                })
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(listed.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
     assert_eq!(listed[0].1, Some("r-1"));
@@ -266,7 +285,10 @@ fn an_outage_backs_off_then_the_fallback_and_later_requests_finish_the_job() {
     assert_eq!(status, 200);
     assert_eq!(answer["push"]["sent"], 100);
     let urls: Vec<String> = w.market.pushes.borrow().iter().map(|(u, _)| u.clone()).collect();
-    assert!(urls[1].starts_with("https://primary.example/") && urls[2].starts_with("https://fallback.example/"), "{urls:?}");
+    assert!(
+        urls[1].starts_with("https://primary.example/") && urls[2].starts_with("https://fallback.example/"),
+        "{urls:?}"
+    );
     let status = w.status();
     assert_eq!(status["pending"], 150);
     assert_eq!(status["failures_in_a_row"], 1);
@@ -305,7 +327,10 @@ fn a_refused_batch_is_parked_shown_and_requeued_by_an_operator() {
     let (status, requeued) = w.call("POST", "/usage/requeue", Value::Null);
     assert_eq!((status, requeued["requeued"].as_u64()), (200, Some(101)));
     let after = w.status();
-    assert_eq!((after["pending"].as_u64(), after["failed"].as_u64(), after["sent"].as_u64()), (Some(0), Some(0), Some(121)));
+    assert_eq!(
+        (after["pending"].as_u64(), after["failed"].as_u64(), after["sent"].as_u64()),
+        (Some(0), Some(0), Some(121))
+    );
     assert!(w.market.accepted.borrow().values().all(|n| *n == 1));
 }
 
@@ -347,7 +372,9 @@ fn flush_ignores_the_back_off_and_a_held_lease_blocks_a_second_pusher() {
 fn every_route_needs_the_bearer_and_unconfigured_names_the_variable() {
     let w = World::new();
     let ctx = Ctx { store: &w.store, backend: &w.market, clock: &w.clock, random: &OsRandom };
-    for (method, path) in [("POST", "/usage/records"), ("POST", "/usage/flush"), ("GET", "/usage/status"), ("POST", "/usage/requeue")] {
+    for (method, path) in
+        [("POST", "/usage/records"), ("POST", "/usage/flush"), ("GET", "/usage/status"), ("POST", "/usage/requeue")]
+    {
         for auth in [None, Some("Bearer wrong"), Some(TOKEN)] {
             let req = Inbound {
                 method: method.into(),
@@ -358,7 +385,9 @@ fn every_route_needs_the_bearer_and_unconfigured_names_the_variable() {
             let answer = pollster::block_on(handle(&req, Ok(&w.cfg), &ctx));
             assert_eq!(answer.response.status, 401, "{method} {path} {auth:?}");
             assert_eq!(answer.response.header("www-authenticate"), Some("Bearer"));
-            assert!(!answer.summary.contains("wrong") && !String::from_utf8_lossy(&answer.response.body).contains(TOKEN));
+            assert!(
+                !answer.summary.contains("wrong") && !String::from_utf8_lossy(&answer.response.body).contains(TOKEN)
+            );
         }
     }
     assert_eq!(w.call("GET", "/usage/records", Value::Null).0, 405);
@@ -377,4 +406,22 @@ fn configuration_names_what_is_missing() {
     let no_token = |n: &str| matches!(n, "access_keys" | "openapi_ak" | "openapi_sk").then(|| "k".to_owned());
     assert_eq!(UsageConfig::from_variables(no_token).err(), Some(ConfigError::Missing("admin_token")));
     assert_eq!(UsageConfig::from_variables(|_| None).err(), Some(ConfigError::Missing("access_keys")));
+}
+
+#[test]
+fn the_pending_list_decides_between_racing_contents() {
+    let w = World::new();
+    let ctx = Ctx { store: &w.store, backend: &w.market, clock: &w.clock, random: &OsRandom };
+    let entry = |sn: &str, hash: &str| outbox::PendingEntry { sn: sn.into(), hash: hash.into(), at_ms: NOW };
+    let first = pollster::block_on(outbox::enqueue(&ctx, vec![entry("a", "h1"), entry("b", "h2")]));
+    assert_eq!(first, Ok(vec![]));
+    // A racing submission with other content under "a": refused as a whole, "c" not listed either.
+    let racing = pollster::block_on(outbox::enqueue(&ctx, vec![entry("c", "h3"), entry("a", "other")]));
+    assert_eq!(racing, Ok(vec!["a".to_owned()]));
+    let listed: Vec<String> =
+        pollster::block_on(outbox::pending(&w.store)).expect("pending").into_iter().map(|e| e.sn).collect();
+    assert_eq!(listed, ["a", "b"]);
+    // The same content again changes nothing.
+    assert_eq!(pollster::block_on(outbox::enqueue(&ctx, vec![entry("a", "h1")])), Ok(vec![]));
+    assert_eq!(pollster::block_on(outbox::pending(&w.store)).map(|p| p.len()), Ok(2));
 }
