@@ -9,6 +9,7 @@ mod nodes;
 mod portable;
 mod races;
 mod sso_browser;
+mod usage;
 
 use bytes::Bytes;
 use koogallery_core::marketplace::{Marketplace, fresh_nonce};
