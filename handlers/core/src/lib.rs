@@ -7,6 +7,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod identity;
 pub mod kit;
+pub mod license;
 pub mod lifecycle;
 pub mod marketplace;
 pub mod openapi;

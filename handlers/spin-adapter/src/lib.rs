@@ -30,6 +30,7 @@ use koogallery_core::ports::{Backend, Clock as _, OsRandom, OutboundError, Outbo
 use koogallery_core::ports::{ChunkSink, ChunkSource, SinkClosed, Upstream, UpstreamHead, UpstreamRequest};
 use koogallery_core::ports::{Store, StoreError, Swap};
 use koogallery_core::produce::{self, ConfigError, Ctx, ProduceConfig};
+use koogallery_core::license::{self, LicenseConfig};
 use koogallery_core::sso::{self, SsoConfig};
 use koogallery_core::usage::{self, UsageConfig};
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -169,6 +170,38 @@ pub async fn serve_usage(req: Request) -> SpinResponse {
     let answer = usage::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await;
     eprintln!("usage: {} {} in {:?}", inbound.method, answer.summary, started.elapsed());
     response(answer.response)
+}
+
+/// Answers the license routes (`handlers/license`): the marketplace's license callbacks and the activate/heartbeat
+/// proxy for the seller's software.
+pub async fn serve_license(req: Request) -> SpinResponse {
+    let started = std::time::Instant::now();
+    let route = req.uri().path().to_owned();
+    let inbound = match inbound(req).await {
+        Ok(i) => i,
+        Err(status) => return plain_error(status, "request body could not be read"),
+    };
+    let cfg = license_config().await;
+    if let Err(e) = &cfg {
+        eprintln!("license: configuration error: {e}");
+    }
+    let store = open_store("license").await;
+    let ctx = Ctx { store: &store, backend: &SpinBackend, clock: &SystemClock, random: &OsRandom };
+    let answer = license::handle(&inbound, cfg.as_ref().map(|c| *c), &ctx).await;
+    eprintln!("license: {} {route} {} in {:?}", inbound.method, answer.summary, started.elapsed());
+    response(answer.response)
+}
+
+/// The license configuration, parsed once per instance once it is complete (like [`produce_config`]).
+static LICENSE_CONFIG: std::sync::OnceLock<LicenseConfig> = std::sync::OnceLock::new();
+
+async fn license_config() -> Result<&'static LicenseConfig, ConfigError> {
+    if let Some(cfg) = LICENSE_CONFIG.get() {
+        return Ok(cfg);
+    }
+    let vars = Variables::load(license::VARIABLES).await.map_err(ConfigError::Unavailable)?;
+    let cfg = LicenseConfig::from_variables(|n| vars.get(n))?;
+    Ok(LICENSE_CONFIG.get_or_init(|| cfg))
 }
 
 /// The usage configuration, parsed once per instance once it is complete (like [`produce_config`]).

@@ -46,7 +46,7 @@ pub(crate) mod replay;
 pub(crate) mod reply;
 mod state;
 mod v1;
-mod v2;
+pub(crate) mod v2;
 
 pub(crate) use config::Shared;
 pub use config::{

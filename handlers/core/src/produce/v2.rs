@@ -26,33 +26,10 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
     run: &mut Run,
 ) -> Reply {
-    let params = req.query_params();
-    let auth = match read_auth(&params) {
-        Ok(a) => a,
-        Err(field) => {
-            return Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} appears more than once"));
-        }
+    run.key_index = match verify(req, cfg, ctx).await {
+        Ok(key_index) => key_index,
+        Err(refusal) => return refusal,
     };
-    let verifier = V2Verifier::new(cfg.keys.clone(), cfg.window);
-    let verified = match verifier.verify(auth, &req.body, ctx.clock.now_ms()) {
-        Ok(v) => v,
-        Err(e) => return auth_error(e),
-    };
-    run.key_index = verified.key_index;
-    if cfg.nonce_cache {
-        let key = replay::nonce_key(&verified.nonce, verified.timestamp_ms);
-        match replay::remember(ctx.store, &key).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Reply::error(IFACE, None, ResultCode::AuthFailed, "nonce has been used before".into())
-                    .with_reason("replayed nonce");
-            }
-            Err(e) => return internal(None, &e),
-        }
-        if let Err(e) = super::sweep_replay_cache(cfg, ctx).await {
-            return internal(None, &e);
-        }
-    }
     let request = match parse_v2_request(&req.body) {
         Ok(r) => r,
         Err(e) => {
@@ -63,6 +40,36 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
         Ok(reply) => reply,
         Err((activity, e)) => internal(Some(activity), &e),
     }
+}
+
+/// Verifies a V2 request before its body is read: the query signature under `access_keys` within the timestamp
+/// window, then (with `nonce_cache`) that its nonce is new. Returns the position of the key that verified it, or the
+/// answer refusing it (`000001`, `000002`, or `000005` when the store failed). Shared with the license callbacks,
+/// which use the same transport.
+pub(crate) async fn verify<S: Store, B, C: Clock, R: Random>(
+    req: &Inbound,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+) -> Result<usize, Reply> {
+    let params = req.query_params();
+    let auth = read_auth(&params).map_err(|field| {
+        Reply::error(IFACE, None, ResultCode::InvalidParameter, format!("{field} appears more than once"))
+    })?;
+    let verifier = V2Verifier::new(cfg.keys.clone(), cfg.window);
+    let verified = verifier.verify(auth, &req.body, ctx.clock.now_ms()).map_err(auth_error)?;
+    if cfg.nonce_cache {
+        let key = replay::nonce_key(&verified.nonce, verified.timestamp_ms);
+        match replay::remember(ctx.store, &key).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Reply::error(IFACE, None, ResultCode::AuthFailed, "nonce has been used before".into())
+                    .with_reason("replayed nonce"));
+            }
+            Err(e) => return Err(internal(None, &e)),
+        }
+        super::sweep_replay_cache(cfg, ctx).await.map_err(|e| internal(None, &e))?;
+    }
+    Ok(verified.key_index)
 }
 
 fn read_auth(params: &[(String, String)]) -> Result<V2Auth<'_>, &'static str> {
