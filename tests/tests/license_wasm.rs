@@ -22,7 +22,8 @@ struct World {
 
 impl World {
     fn new(extra: &[(&str, &str)]) -> Self {
-        let config = MarketplaceConfig { max_clock_skew: None, ..MarketplaceConfig::new(OPENAPI_AK, OPENAPI_SK, "unused") };
+        let config =
+            MarketplaceConfig { max_clock_skew: None, ..MarketplaceConfig::new(OPENAPI_AK, OPENAPI_SK, "unused") };
         let mock = MockMarketplace::start_in_background(config).unwrap_or_else(|e| panic!("mock: {e:#}"));
         let mut variables: Vec<(String, String)> = vec![
             ("openapi_endpoint".into(), mock.base_url()),
@@ -55,7 +56,13 @@ impl World {
         if let Some(t) = token {
             headers.push(("authorization".into(), format!("Bearer {t}")));
         }
-        let req = Inbound { method: "POST".into(), path: path.into(), query: String::new(), headers, body: body.to_string().into_bytes() };
+        let req = Inbound {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body: body.to_string().into_bytes(),
+        };
         let out = self.ep.send(&req);
         (out.status, serde_json::from_slice(&out.body).unwrap_or(Value::Null))
     }
@@ -83,14 +90,25 @@ fn activation_is_proxied_signed_recorded_and_mapped() {
 
     // The documented refusals, each mapped to a clear answer.
     let (status, answer) = w.software("/license/activate", &json!({"license": SEED_LICENSE}), None);
-    assert_eq!((status, answer["error"].as_str(), answer["code"].as_str()), (409, Some("already_activated"), Some("92020003")));
+    assert_eq!(
+        (status, answer["error"].as_str(), answer["code"].as_str()),
+        (409, Some("already_activated"), Some("92020003"))
+    );
     let (status, answer) = w.software("/license/activate", &json!({"license": "NO-SUCH-CODE"}), None);
-    assert_eq!((status, answer["error"].as_str(), answer["code"].as_str()), (404, Some("license_not_found"), Some("92020005")));
+    assert_eq!(
+        (status, answer["error"].as_str(), answer["code"].as_str()),
+        (404, Some("license_not_found"), Some("92020005"))
+    );
     let (status, answer) = w.software("/license/activate", &json!({"license": "MOCK-LICENSE-NOTRECEIVED"}), None);
     assert_eq!((status, answer["error"].as_str()), (409, Some("not_received")));
     // Bad input is refused before the marketplace is called.
     let calls = w.mock.received().len();
-    for body in [json!({}), json!({"license": ""}), json!({"license": "x".repeat(65)}), json!({"license": "A", "real_effect_time": "2023"})] {
+    for body in [
+        json!({}),
+        json!({"license": ""}),
+        json!({"license": "x".repeat(65)}),
+        json!({"license": "A", "real_effect_time": "2023"}),
+    ] {
         let (status, answer) = w.software("/license/activate", &body, None);
         assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_request")), "{body}");
     }
@@ -101,9 +119,16 @@ fn activation_is_proxied_signed_recorded_and_mapped() {
 fn heartbeat_and_marketplace_failures() {
     let w = World::new(&[]);
     let (status, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
-    assert_eq!((status, answer["error"].as_str(), answer["code"].as_str()), (409, Some("not_activated"), Some("92020011")));
+    assert_eq!(
+        (status, answer["error"].as_str(), answer["code"].as_str()),
+        (409, Some("not_activated"), Some("92020011"))
+    );
     w.software("/license/activate", &json!({"license": SEED_LICENSE}), None);
-    let (status, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE, "heartbeatInfo": {"thirdPartyAccount": "acct-1"}}), None);
+    let (status, answer) = w.software(
+        "/license/heartbeat",
+        &json!({"license": SEED_LICENSE, "heartbeatInfo": {"thirdPartyAccount": "acct-1"}}),
+        None,
+    );
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["license"]["status"], "ALIVE");
     w.mock.set_license_status(SEED_LICENSE, "RELEASED");
@@ -158,7 +183,8 @@ fn callbacks_change_the_record_once_and_answer_signed() {
     assert!(w.record(SEED_LICENSE).is_none());
     w.software("/license/activate", &json!({"license": SEED_LICENSE}), None);
     // Expiry update (14 or 17 digits), repeated: same answer, same record.
-    let update = json!({"license": SEED_LICENSE, "expireTime": "20310101000000000", "orderId": "CS124", "scene": "RENEWAL"});
+    let update =
+        json!({"license": SEED_LICENSE, "expireTime": "20310101000000000", "orderId": "CS124", "scene": "RENEWAL"});
     assert_eq!(w.callback(&update).0, "000000");
     let once = w.record(SEED_LICENSE).expect("record");
     assert_eq!(once["expire_ms"], 1_924_992_000_000u64);
@@ -227,9 +253,16 @@ fn a_license_added_to_the_mock_activates_with_its_details() {
         received: true,
     };
     w.mock.add_license("LIC-CUSTOM-1", spec);
-    let (status, answer) = w.software("/license/activate", &json!({"license": "LIC-CUSTOM-1", "real_effect_time": "20231114221320"}), None);
+    let (status, answer) = w.software(
+        "/license/activate",
+        &json!({"license": "LIC-CUSTOM-1", "real_effect_time": "20231114221320"}),
+        None,
+    );
     assert_eq!(status, 200, "{answer}");
-    assert_eq!((answer["license"]["product_id"].as_str(), answer["license"]["amount"].as_i64()), (Some("OFFI-PRO"), Some(5)));
+    assert_eq!(
+        (answer["license"]["product_id"].as_str(), answer["license"]["amount"].as_i64()),
+        (Some("OFFI-PRO"), Some(5))
+    );
     let record = w.record("LIC-CUSTOM-1").expect("recorded");
     assert_eq!((record["product_id"].as_str(), record["amount"].as_i64()), (Some("OFFI-PRO"), Some(5)));
     assert_eq!(w.mock.received()[0].json().map(|b| b["real_effect_time"].clone()), Some(json!("20231114221320")));

@@ -210,22 +210,26 @@ fn bad_records_are_refused_by_name_and_nothing_is_stored() {
 }
 
 #[test]
-fn a_refused_batch_is_parked_shown_and_requeued() {
+fn refused_batches_are_split_until_each_refused_record_is_parked_alone_then_requeued() {
     let w = World::new();
-    w.primary.fail_next(Endpoint::UsagePush, 1, Failure::Status { status: 400, code: "MKT.0101".into() });
+    w.primary.fail_always(Endpoint::UsagePush, Failure::Status { status: 400, code: "MKT.0101".into() });
     let records: Vec<Value> = (0..30).map(|n| record(&w.ep, n)).collect();
     let (_, answer) = w.submit(&records);
     assert_eq!(answer["push"]["parked"], 30, "{answer}");
     assert!(w.fallback.received().is_empty(), "a 4xx is an answer: no fallback");
+    let sizes: Vec<usize> = w.primary.received().iter().filter_map(|r| r.record_count).collect();
+    assert_eq!(sizes[..3], [30, 15, 7], "halved until alone: {sizes:?}");
     let status = w.status();
     assert_eq!((status["pending"].as_u64(), status["failed"].as_u64()), (Some(0), Some(30)), "{status}");
-    assert_eq!(status["parked"][0]["code"], "MKT.0101");
-    assert_eq!(status["parked"][0]["status"], 400);
-    assert_eq!(status["parked"][0]["metering_sns"].as_array().map(Vec::len), Some(30));
+    let parked = status["parked"].as_array().cloned().unwrap_or_default();
+    assert_eq!(parked.len(), 30);
+    assert!(parked.iter().all(|b| b["records"] == 1 && b["code"] == "MKT.0101" && b["status"] == 400), "{status}");
     // No retry by itself, however much later.
+    let calls = w.primary.received().len();
     w.ep.set_now(w.ep.now() + 3_600_000);
     assert_eq!(w.status()["failed"], 30);
-    assert_eq!(w.primary.received().len(), 1);
+    assert_eq!(w.primary.received().len(), calls);
+    w.primary.clear_failures();
     let (status, requeued) = w.call("POST", "/usage/requeue", None);
     assert_eq!(
         (status, requeued["requeued"].as_u64(), requeued["push"]["sent"].as_u64()),
@@ -233,20 +237,24 @@ fn a_refused_batch_is_parked_shown_and_requeued() {
         "{requeued}"
     );
     assert_eq!(w.accepted().len(), 30);
+    assert_eq!(w.status()["failed"], 0);
 }
 
 #[test]
-fn the_mock_refuses_a_wrong_secret_key_and_a_wrong_body_key() {
+fn a_wrong_secret_key_or_body_key_is_refused_by_the_mock_and_backs_off_without_parking() {
     let w = World::with(&[("openapi_sk", "not-the-secret"), ("openapi_fallback_endpoint", "none")]);
     let (_, answer) = w.submit(&[record(&w.ep, 1)]);
-    assert_eq!(answer["push"]["parked"], 1, "{answer}");
-    assert_eq!(w.status()["parked"][0]["code"], "MKT.0154");
+    assert_eq!((answer["push"]["parked"].as_u64(), answer["push"]["sent"].as_u64()), (Some(0), Some(0)), "{answer}");
+    let status = w.status();
+    assert_eq!((status["pending"].as_u64(), status["failures_in_a_row"].as_u64()), (Some(1), Some(1)), "{status}");
+    assert!(status["last_error"]["reason"].as_str().is_some_and(|r| r.contains("MKT.0154")), "{status}");
     assert!(w.primary.received()[0].auth.is_err());
 
     let w = World::with(&[("access_keys", "another-basic-interface-key"), ("openapi_fallback_endpoint", "none")]);
     let (_, answer) = w.submit(&[record(&w.ep, 1)]);
-    assert_eq!(answer["push"]["parked"], 1, "{answer}");
-    assert_eq!(w.status()["parked"][0]["code"], "MKT.0102");
+    assert_eq!(answer["push"]["parked"], 0, "{answer}");
+    let status = w.status();
+    assert!(status["last_error"]["reason"].as_str().is_some_and(|r| r.contains("MKT.0102")), "{status}");
     let received = &w.primary.received()[0];
     assert!(received.auth.is_ok() && received.body_signature.as_ref().is_some_and(Result::is_err), "{received:?}");
 }

@@ -89,6 +89,11 @@ fn kit() {
 }
 
 #[test]
+fn license() {
+    check_seeds("license", |data| pollster::block_on(fuzzing::license(data)));
+}
+
+#[test]
 fn usage() {
     check_seeds("usage", |data| pollster::block_on(fuzzing::usage(data)));
 }
@@ -120,6 +125,7 @@ fn corpus_tests_and_fuzz_targets_name_the_same_entry_points() {
     here.insert("kit".to_owned());
     here.insert("sso".to_owned());
     here.insert("usage".to_owned());
+    here.insert("license".to_owned());
     let corpus: BTreeSet<String> = std::fs::read_dir(fuzz_dir().join("corpus"))
         .expect("fuzz/corpus")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -29,6 +29,7 @@ mod agents;
 mod crypto;
 mod input;
 mod kit;
+mod license;
 mod produce;
 mod signing;
 mod sso;
@@ -38,6 +39,7 @@ mod wire;
 pub use agents::agents_stream;
 pub use crypto::{aes_decrypt, aes_round_trip};
 pub use kit::kit;
+pub use license::license;
 pub use produce::produce;
 pub use signing::{
     apig, body_sign, jwt, kit_signed, kit_verify, usage_sign, v1_signed, v1_verify, v2_signed, v2_verify,

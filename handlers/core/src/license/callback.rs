@@ -90,7 +90,8 @@ pub async fn handle<S: Store, B, C: Clock, R: Random>(
             .finish_with(key, None);
     }
     let now = ctx.clock.now_ms();
-    let applied = state::update(ctx.store, ctx.random, now, test, &license, |current| apply(&callback, current, now)).await;
+    let applied =
+        state::update(ctx.store, ctx.random, now, test, &license, |current| apply(&callback, current, now)).await;
     let reply = match applied {
         Ok(Applied::Done) => Reply::code(IFACE, &activity, ResultCode::Success),
         Ok(Applied::Unknown) => Reply::code(IFACE, &activity, ResultCode::InstanceNotFound),

@@ -133,7 +133,10 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     } else if path.ends_with("/license") {
         None
     } else {
-        return Answer { response: json_error(404, "not_found", "no such route"), summary: format!("{path} not found") };
+        return Answer {
+            response: json_error(404, "not_found", "no such route"),
+            summary: format!("{path} not found"),
+        };
     };
     if req.method != "POST" {
         let response = json_error(405, "method_not_allowed", "use POST");

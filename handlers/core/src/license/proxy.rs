@@ -79,7 +79,9 @@ fn map_failure(outcome: &LicenseOutcome, code: Option<&str>, message: &str) -> O
                 | LicenseErrorCode::ReqParamInvalid
                 | LicenseErrorCode::NotReadable
                 | LicenseErrorCode::ContentTypeNotSupported
-                | LicenseErrorCode::MethodNotSupported => (400, "invalid_request", "the marketplace refused the request"),
+                | LicenseErrorCode::MethodNotSupported => {
+                    (400, "invalid_request", "the marketplace refused the request")
+                }
                 _ => (502, "marketplace_error", "the marketplace answered with an unknown code"),
             };
             refusal(status, error, &format!("{what}{said}"), code)
@@ -128,7 +130,8 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     let reply = match openapi::call(openapi, &request, ctx.backend, ctx.clock, &deadline).await {
         Ok(reply) => reply,
         Err(e) => {
-            let out = refusal(503, "marketplace_unavailable", "the marketplace could not be reached, try again later", None);
+            let out =
+                refusal(503, "marketplace_unavailable", "the marketplace could not be reached, try again later", None);
             return (out, format!("marketplace unreachable: {e}"));
         }
     };
@@ -139,12 +142,18 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             let outcome = LicenseOutcome::classify(reply.status, parsed.error_code.as_deref());
             let summary = format!("activate license={code_label} HTTP {} {:?}", reply.status, parsed.error_code);
             if outcome != LicenseOutcome::Success {
-                return (map_failure(&outcome, parsed.error_code.as_deref(), &clean(parsed.error_msg.as_deref())), summary);
+                return (
+                    map_failure(&outcome, parsed.error_code.as_deref(), &clean(parsed.error_msg.as_deref())),
+                    summary,
+                );
             }
             let info = parsed.data.and_then(|d| d.license_code_info);
             if let Err(e) = state::activated(ctx.store, ctx.random, ctx.clock.now_ms(), &license, info.as_ref()).await {
                 // Activated at the marketplace: say so; only our own record is behind (the next heartbeat has it).
-                return (success(parsed.error_code.as_deref(), json!(info)), format!("{summary}; record not stored: {e}"));
+                return (
+                    success(parsed.error_code.as_deref(), json!(info)),
+                    format!("{summary}; record not stored: {e}"),
+                );
             }
             (success(parsed.error_code.as_deref(), json!(info)), summary)
         }
@@ -153,7 +162,10 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
             let outcome = LicenseOutcome::classify(reply.status, parsed.error_code.as_deref());
             let summary = format!("heartbeat license={code_label} HTTP {} {:?}", reply.status, parsed.error_code);
             if outcome != LicenseOutcome::Success {
-                return (map_failure(&outcome, parsed.error_code.as_deref(), &clean(parsed.error_msg.as_deref())), summary);
+                return (
+                    map_failure(&outcome, parsed.error_code.as_deref(), &clean(parsed.error_msg.as_deref())),
+                    summary,
+                );
             }
             (success(parsed.error_code.as_deref(), json!(parsed.data)), summary)
         }

@@ -39,7 +39,9 @@ pub const MIN_CALL_MS: u64 = 300;
 pub struct OpenApiConfig {
     /// Base URL (`scheme://host[:port]`, no trailing `/`).
     pub endpoint: String,
-    /// Tried when [`Self::endpoint`] fails with a network error, a timeout or a `5xx`; `None` when set to `none`.
+    /// Tried when [`Self::endpoint`] fails with a network error, a timeout or a `5xx`: `openapi_fallback_endpoint`,
+    /// by default [`DEFAULT_FALLBACK_ENDPOINT`] when the endpoint is [`DEFAULT_ENDPOINT`], else none; `none` turns it
+    /// off.
     pub fallback_endpoint: Option<String>,
     /// The AK/SK signer.
     pub signer: ApigSigner,
@@ -96,17 +98,16 @@ impl OpenApiConfig {
         let ak = var("openapi_ak").ok_or(ConfigError::Missing("openapi_ak"))?;
         let sk = var("openapi_sk").ok_or(ConfigError::Missing("openapi_sk"))?;
         let primary = var("openapi_endpoint").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let fallback = var("openapi_fallback_endpoint").unwrap_or_else(|| DEFAULT_FALLBACK_ENDPOINT.to_owned());
-        let fallback_endpoint = if fallback.eq_ignore_ascii_case("none") {
-            None
-        } else {
-            Some(endpoint("openapi_fallback_endpoint", &fallback)?)
+        let primary = endpoint("openapi_endpoint", &primary)?;
+        // The published fallback belongs to the CN site: another site (international, EU, a local mock) has none
+        // unless one is named, so signed data never goes to a site it was not meant for.
+        let fallback = var("openapi_fallback_endpoint")
+            .or_else(|| (primary == DEFAULT_ENDPOINT).then(|| DEFAULT_FALLBACK_ENDPOINT.to_owned()));
+        let fallback_endpoint = match fallback {
+            Some(f) if !f.eq_ignore_ascii_case("none") => Some(endpoint("openapi_fallback_endpoint", &f)?),
+            _ => None,
         };
-        Ok(Self {
-            endpoint: endpoint("openapi_endpoint", &primary)?,
-            fallback_endpoint,
-            signer: ApigSigner::new(ak, SecretKey::new(sk)),
-        })
+        Ok(Self { endpoint: primary, fallback_endpoint, signer: ApigSigner::new(ak, SecretKey::new(sk)) })
     }
 }
 
@@ -191,7 +192,8 @@ async fn send_to<B: Backend, C: Clock>(
 }
 
 /// Sends `request` to the endpoint, then — after a network error, a timeout or a `5xx` — to the fallback, each
-/// attempt signed for its own host and bounded by what is left of `deadline` (at most [`CALL_TIMEOUT_MS`]).
+/// attempt signed for its own host and bounded by what is left of `deadline` (at most [`CALL_TIMEOUT_MS`]; the
+/// endpoint at most half of it when there is a fallback).
 ///
 /// # Errors
 /// [`Unreachable`] when neither endpoint gave an HTTP answer below 500 in time; a `5xx` from the last endpoint
@@ -207,7 +209,13 @@ pub async fn call<B: Backend, C: Clock>(
     if budget(deadline) < MIN_CALL_MS {
         return Err(Unreachable { primary: "no time left in this request".to_owned(), fallback: None });
     }
-    let first = send_to(cfg, &cfg.endpoint, request, backend, clock, budget(deadline)).await;
+    // With a fallback to try, the endpoint gets half of what is left, so a hanging endpoint leaves the fallback time.
+    let first_budget = if cfg.fallback_endpoint.is_some() {
+        (deadline.remaining_ms(clock) / 2).clamp(MIN_CALL_MS, CALL_TIMEOUT_MS)
+    } else {
+        budget(deadline)
+    };
+    let first = send_to(cfg, &cfg.endpoint, request, backend, clock, first_budget).await;
     let Some(fallback) = cfg.fallback_endpoint.as_deref().filter(|_| try_fallback(&first)) else {
         return finish(first, None);
     };

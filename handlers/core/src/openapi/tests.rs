@@ -115,6 +115,10 @@ fn configuration() {
     let vars = [("openapi_ak", "a"), ("openapi_sk", "s"), ("openapi_fallback_endpoint", "none")];
     let cfg = OpenApiConfig::from_variables(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()));
     assert_eq!(cfg.map(|c| c.fallback_endpoint).ok(), Some(None));
+    // Another site has no fallback unless one is named: signed data never goes to the CN fallback by default.
+    let vars = [("openapi_ak", "a"), ("openapi_sk", "s"), ("openapi_endpoint", "https://mkt.myhuaweicloud.eu")];
+    let cfg = OpenApiConfig::from_variables(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()));
+    assert_eq!(cfg.map(|c| c.fallback_endpoint).ok(), Some(None));
 }
 
 #[test]

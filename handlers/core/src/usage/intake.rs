@@ -89,6 +89,7 @@ pub fn metering_sn(record_id: Option<&str>, record: &UsageRecord) -> String {
         Some(id) => format!("record\n{}\n{id}", record.instance_id),
         None => format!("content\n{}", content_key(record)),
     };
+    // Fields cannot hold control characters (refused at intake), so the `\n` joins cannot collide.
     Uuid::new_v5(&METERING_NAMESPACE, name.as_bytes()).to_string()
 }
 
@@ -104,15 +105,22 @@ fn content_key(record: &UsageRecord) -> String {
     )
 }
 
-/// `12.50` and `12.5` are the same usage.
-fn normalised_value(value: &str) -> &str {
-    if value.contains('.') { value.trim_end_matches('0').trim_end_matches('.') } else { value }
+/// `12.50`, `012.5` and `12.5` are the same usage.
+fn normalised_value(value: &str) -> String {
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    if frac.is_empty() { int.to_owned() } else { format!("{int}.{frac}") }
 }
 
 /// A short fingerprint of a record's content, to tell a resubmission from a different record under one `record_id`.
 pub(super) fn content_hash(record: &UsageRecord) -> String {
     hex::encode(&Sha256::digest(content_key(record).as_bytes())[..12])
 }
+
+/// How far in the future a time may lie (clock differences between the seller's systems and this one).
+const FUTURE_SKEW_MS: u64 = 15 * 60_000;
 
 const FIELDS: [&str; 7] =
     ["record_id", "instance_id", "begin_time", "end_time", "usage_value", "relate_pkg_instance", "record_time"];
@@ -132,6 +140,13 @@ fn read_record(value: &Value, now_ms: u64) -> Result<Submitted, String> {
             Some(_) => Err(format!("{name} must be a string")),
         }
     };
+    for name in ["record_id", "instance_id", "relate_pkg_instance"] {
+        if let Some(Value::String(v)) = object.get(name)
+            && v.chars().any(char::is_control)
+        {
+            return Err(format!("{name} must not contain control characters"));
+        }
+    }
     let record_id = text("record_id", false)?;
     if let Some(id) = &record_id
         && (id.trim().is_empty() || id.chars().count() > 128)
@@ -145,11 +160,16 @@ fn read_record(value: &Value, now_ms: u64) -> Result<Submitted, String> {
         end_time: text("end_time", true)?.unwrap_or_default(),
         usage_value: text("usage_value", true)?.unwrap_or_default(),
         metering_sn: String::new(),
-        relate_pkg_instance: text("relate_pkg_instance", false)?,
+        relate_pkg_instance: text("relate_pkg_instance", false)?.filter(|p| !p.trim().is_empty()),
     };
     let mut record = record;
     record.metering_sn = metering_sn(record_id.as_deref(), &record);
     record.validate(0, now_ms).map_err(|e| e.to_string().replacen("usage_records[0].", "", 1))?;
+    for (name, value) in [("begin_time", &record.begin_time), ("end_time", &record.end_time)] {
+        if time::parse_sdk_date(value).is_ok_and(|t| t > now_ms.saturating_add(FUTURE_SKEW_MS)) {
+            return Err(format!("{name} is in the future"));
+        }
+    }
     Ok(Submitted { record_id, record })
 }
 
@@ -191,30 +211,34 @@ pub async fn submit<S: Store, B, C: Clock, R: Random>(
     store_records(submitted, ctx, now).await
 }
 
-/// A record for an instance the store holds as released is refused (it can no longer be billed); unknown instances
-/// are accepted (the instance may be served by another system).
+/// A record of usage that begins once its instance was released (as the store holds it) is refused: the instance
+/// can no longer be billed; usage before the release is accepted, and so are unknown instances (the instance may be
+/// served by another system).
 async fn check_instances<S: Store>(
     submitted: &[(usize, Submitted)],
     store: &S,
     problems: &mut Vec<RecordProblem>,
 ) -> Result<(), StoreError> {
-    let mut released: Vec<(String, bool)> = Vec::new();
+    let mut released: Vec<(String, Option<u64>)> = Vec::new();
     for (index, s) in submitted {
         let id = &s.record.instance_id;
-        let is_released = match released.iter().find(|(i, _)| i == id) {
-            Some((_, r)) => *r,
+        let released_at = match released.iter().find(|(i, _)| i == id) {
+            Some((_, at)) => *at,
             None => {
-                let r =
-                    crate::produce::load_instance(store, false, id).await?.is_some_and(|rec| rec.status.is_released());
-                released.push((id.clone(), r));
-                r
+                let at = crate::produce::load_instance(store, false, id).await?.and_then(|rec| match rec.status {
+                    crate::lifecycle::Status::Released { at_ms } => Some(at_ms),
+                    _ => None,
+                });
+                released.push((id.clone(), at));
+                at
             }
         };
-        if is_released {
+        let begin = time::parse_sdk_date(&s.record.begin_time).unwrap_or(0);
+        if released_at.is_some_and(|at| begin >= at) {
             problems.push(RecordProblem {
                 index: *index,
                 record_id: s.record_id.clone(),
-                reason: "instance_id is a released instance".to_owned(),
+                reason: "instance_id was released before begin_time".to_owned(),
             });
         }
     }

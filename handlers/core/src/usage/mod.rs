@@ -9,9 +9,10 @@
 //! | `POST /usage/requeue` | puts parked batches back in line (after the cause is fixed), then pushes |
 //! | `GET /usage/status` | pending, sent, failed (parked) counts, the oldest pending record's age, the last error |
 //!
-//! Every route needs `Authorization: Bearer <admin_token>`. Spin has no timers, so **every request** to the
-//! component — answered or refused — also pushes what is due, within [`DEADLINE_MS`]; a seller whose backend
-//! submits hourly gets hourly pushes, and a cron `POST /usage/flush` covers quiet periods.
+//! Every route needs `Authorization: Bearer <admin_token>`. Spin has no timers, so requests push what is due, within
+//! [`DEADLINE_MS`]: every accepted submission, status read, flush and requeue, and also requests refused for their
+//! token or sent to an unknown route (a malformed submission does not push); a seller whose backend submits hourly
+//! gets hourly pushes, and a cron `POST /usage/flush` covers quiet periods.
 //!
 //! The push itself ([`outbox`]) signs each batch twice as the marketplace requires: the body signature of §4.7
 //! (`signature`/`ts`/`nonce`, keyed with the basic-interface key, the first of `access_keys`) over the exact
@@ -28,7 +29,7 @@ use crate::ports::{Backend, Clock, Random, Store};
 use crate::produce::{ConfigError, Ctx, Deadline};
 use crate::signing::keys::{KeyRing, SecretKey};
 use intake::Intake;
-use outbox::PushReport;
+use outbox::{Mode, PushReport};
 
 /// Every variable the usage component reads.
 pub const VARIABLES: &[&str] =
@@ -152,12 +153,12 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     };
     let deadline = Deadline::after(ctx.clock, DEADLINE_MS);
     let Some((route, method)) = route(&req.path) else {
-        let push = outbox::push(ctx, cfg, &deadline, false).await;
+        let push = outbox::push(ctx, cfg, &deadline, Mode::Due).await;
         let summary = format!("{} not found; {}", req.path, report_text(&push));
         return Answer { response: error(404, "not_found", "no such route"), summary };
     };
     if !bearer_matches(req, &cfg.admin_token) {
-        let push = outbox::push(ctx, cfg, &deadline, false).await;
+        let push = outbox::push(ctx, cfg, &deadline, Mode::Due).await;
         let response = error(401, "unauthorized", "missing or wrong bearer token (admin_token)");
         return Answer { response, summary: format!("{} unauthorized; {}", req.path, report_text(&push)) };
     }
@@ -168,21 +169,16 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     match route {
         Route::Records => records(req, cfg, ctx, &deadline).await,
         Route::Flush | Route::Requeue => {
-            let requeued = match route {
-                Route::Requeue => match outbox::requeue(ctx).await {
-                    Ok(n) => Some(n),
-                    Err(e) => return store_failed(req, &e),
-                },
-                _ => None,
-            };
-            let push = outbox::push(ctx, cfg, &deadline, true).await;
+            let mode = if route == Route::Requeue { Mode::Requeue } else { Mode::Flush };
+            let push = outbox::push(ctx, cfg, &deadline, mode).await;
             let pending = outbox::pending(ctx.store).await.map(|p| p.len()).ok();
+            let requeued = push.as_ref().ok().and_then(|r| r.requeued);
             let body = json!({"requeued": requeued, "push": report_json(&push), "pending": pending});
             let summary = format!("{} {}", req.path, report_text(&push));
             Answer { response: json_answer(200, &body), summary }
         }
         Route::Status => {
-            let push = outbox::push(ctx, cfg, &deadline, false).await;
+            let push = outbox::push(ctx, cfg, &deadline, Mode::Due).await;
             match outbox::status(ctx.store, ctx.clock.now_ms()).await {
                 Ok(status) => {
                     Answer { response: json_answer(200, &status), summary: format!("status; {}", report_text(&push)) }
@@ -231,7 +227,7 @@ async fn records<S: Store, B: Backend, C: Clock, R: Random>(
         Intake::Conflict(problems) => refused(409, "conflicting_records", &problems),
         Intake::Accepted(accepted) => {
             let queued = accepted.iter().filter(|a| a.status == intake::RecordStatus::Queued).count();
-            let push = outbox::push(ctx, cfg, deadline, false).await;
+            let push = outbox::push(ctx, cfg, deadline, Mode::Due).await;
             let body = json!({
                 "accepted": accepted.len(),
                 "queued": queued,

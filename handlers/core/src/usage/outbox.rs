@@ -31,7 +31,7 @@ use crate::produce::{Ctx, Deadline, backoff_ms};
 use crate::signing::canonical_json::sorted_compact;
 use crate::tokened;
 use crate::wire::time;
-use crate::wire::usage::{self, MAX_RECORDS_PER_BATCH, UsagePushResponse, UsageRecord};
+use crate::wire::usage::{self, MAX_RECORDS_PER_BATCH, MarketplaceCode, UsagePushResponse, UsageRecord};
 
 /// The usage-push path (§9.4).
 pub const USAGE_DATA_PATH: &str = "/api/mkp-openapi-public/global/v1/isv/usage-data";
@@ -191,9 +191,10 @@ pub async fn store_record<S: Store>(store: &S, record: &StoredRecord) -> Result<
     store.set(&record_key(&record.record.metering_sn), &bytes).await
 }
 
-/// Lists `entries` as pending (each `metering_sn` once), unless one of them is listed already with another content
-/// fingerprint: then nothing is written and those `metering_sn`s are returned. This compare-and-swap is what decides
-/// between two submissions racing with different content under one `record_id`.
+/// Lists `entries` as pending (each `metering_sn` once; an entry listed already keeps its place and takes the later
+/// `at_ms`, so a resubmission is never taken for an abandoned one), unless one of them is listed already with another
+/// content fingerprint: then nothing is written and those `metering_sn`s are returned. This compare-and-swap is what
+/// decides between two submissions racing with different content under one `record_id`.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
@@ -206,58 +207,63 @@ pub async fn enqueue<S: Store, B, C: Clock, R: Random>(
     }
     atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PENDING_KEY, |current: Option<Pending>| {
         let mut pending = current.unwrap_or_default();
-        let known: std::collections::HashMap<&str, &str> =
-            pending.entries.iter().map(|e| (e.sn.as_str(), e.hash.as_str())).collect();
-        let conflicts: Vec<String> = entries
-            .iter()
-            .filter(|e| known.get(e.sn.as_str()).is_some_and(|h| *h != e.hash))
-            .map(|e| e.sn.clone())
-            .collect();
+        let mut changed = false;
+        let mut conflicts = Vec::new();
+        for entry in &entries {
+            match pending.entries.iter_mut().find(|e| e.sn == entry.sn) {
+                Some(listed) if listed.hash != entry.hash => conflicts.push(entry.sn.clone()),
+                Some(listed) if listed.at_ms < entry.at_ms => {
+                    listed.at_ms = entry.at_ms;
+                    changed = true;
+                }
+                Some(_) => {}
+                None => {
+                    pending.entries.push(entry.clone());
+                    changed = true;
+                }
+            }
+        }
         if !conflicts.is_empty() {
-            return Change::Keep(conflicts);
+            Change::Keep(conflicts)
+        } else if changed {
+            Change::Write(pending, Vec::new())
+        } else {
+            Change::Keep(Vec::new())
         }
-        let mut added = HashSet::new();
-        let new: Vec<PendingEntry> = entries
-            .iter()
-            .filter(|e| !known.contains_key(e.sn.as_str()) && added.insert(e.sn.clone()))
-            .cloned()
-            .collect();
-        if new.is_empty() {
-            return Change::Keep(Vec::new());
-        }
-        pending.entries.extend(new);
-        Change::Write(pending, Vec::new())
     })
     .await
 }
 
+/// Takes the entries `gone` picks off the pending list.
 async fn unlist<S: Store, B, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
-    sns: &HashSet<String>,
+    gone: impl Fn(&PendingEntry) -> bool,
 ) -> Result<(), StoreError> {
     atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PENDING_KEY, |current: Option<Pending>| {
         let Some(mut pending) = current else { return Change::Keep(()) };
         let before = pending.entries.len();
-        pending.entries.retain(|e| !sns.contains(&e.sn));
+        pending.entries.retain(|e| !gone(e));
         if pending.entries.len() == before { Change::Keep(()) } else { Change::Write(pending, ()) }
     })
     .await
 }
 
 /// Parks a batch, then takes its records off the pending list (in that order: a push that dies in between leaves
-/// them in both, and they are pushed, and parked, again).
+/// them in both, and they are pushed, and parked, again). `exact`: take off only the very entries parked (same
+/// `at_ms`), for records whose submission may be running again right now.
 async fn park<S: Store, B, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
     batch: ParkedBatch,
+    exact: bool,
 ) -> Result<(), StoreError> {
-    let sns: HashSet<String> = batch.entries.iter().map(|e| e.sn.clone()).collect();
+    let entries = batch.entries.clone();
     atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PARKED_KEY, |current: Option<Parked>| {
         let mut parked = current.unwrap_or_default();
         parked.batches.push(batch.clone());
         Change::Write(parked, ())
     })
     .await?;
-    unlist(ctx, &sns).await
+    unlist(ctx, |e| entries.iter().any(|p| p.sn == e.sn && (!exact || p.at_ms == e.at_ms))).await
 }
 
 /// Why a push did not run.
@@ -280,6 +286,8 @@ pub struct PushReport {
     pub batches: usize,
     /// Records parked.
     pub parked: usize,
+    /// Records put back in line from the parked batches (`POST /usage/requeue`).
+    pub requeued: Option<usize>,
     /// Why it did not run, if it did not.
     pub skipped: Option<Skipped>,
     /// The failure that ended it.
@@ -294,6 +302,9 @@ impl std::fmt::Display for PushReport {
             Some(Skipped::Busy) => write!(f, "push=busy"),
             None => {
                 write!(f, "push sent={} batches={} parked={}", self.sent, self.batches, self.parked)?;
+                if let Some(n) = self.requeued {
+                    write!(f, " requeued={n}")?;
+                }
                 match &self.error {
                     Some(e) => write!(f, " error={e:?}"),
                     None => Ok(()),
@@ -305,9 +316,28 @@ impl std::fmt::Display for PushReport {
 
 /// How the marketplace judged one batch.
 enum Outcome {
+    /// `MKT.0000`.
     Sent,
+    /// No answer, a `5xx` that may pass, or an answer that says the configuration is wrong (credentials, body key,
+    /// endpoint): nothing is wrong with the records, so they stay pending and the push backs off.
     Retry(String),
+    /// The batch itself was refused: split to find the records at fault, park what is refused alone.
     Refused { status: u16, code: Option<String>, reason: String },
+}
+
+/// Answers that say the seller's configuration is wrong rather than the records: the same batch would pass once it is
+/// fixed, so it must not be parked (the whole backlog would be).
+fn is_configuration_refusal(status: u16, code: Option<&MarketplaceCode>) -> bool {
+    matches!(status, 401 | 403 | 404 | 405 | 407)
+        || matches!(
+            code,
+            Some(
+                MarketplaceCode::InvalidBodySign
+                    | MarketplaceCode::IllegalOperation
+                    | MarketplaceCode::NoAuthority
+                    | MarketplaceCode::IllegalToken
+            )
+        )
 }
 
 fn judge(reply: Result<ApiReply, Unreachable>) -> Outcome {
@@ -337,6 +367,12 @@ fn judge(reply: Result<ApiReply, Unreachable>) -> Outcome {
         if reply.fallback { " (fallback endpoint)" } else { "" },
         reply.fallback_error.as_deref().map(|e| format!("; fallback: {e}")).unwrap_or_default(),
     );
+    if is_configuration_refusal(reply.status, code.as_ref()) {
+        return Outcome::Retry(format!("{reason} (check openapi_ak, openapi_sk, access_keys, openapi_endpoint)"));
+    }
+    if (200..300).contains(&reply.status) {
+        return Outcome::Retry(format!("{reason}: not a usage-push answer (check openapi_endpoint)"));
+    }
     if usage::should_retry(reply.status, code.as_ref()) {
         Outcome::Retry(reason)
     } else {
@@ -344,8 +380,20 @@ fn judge(reply: Result<ApiReply, Unreachable>) -> Outcome {
     }
 }
 
+/// What a push request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Push if due (any request).
+    Due,
+    /// Push now, back-off or not (`POST /usage/flush`).
+    Flush,
+    /// Put the parked batches back in line, then push now (`POST /usage/requeue`).
+    Requeue,
+}
+
 /// Pushes pending records while the deadline allows: nothing when nothing is pending, when another request is
-/// pushing, or (unless `force`) while backing off after a failure.
+/// pushing, or (in [`Mode::Due`]) while backing off after a failure. [`Mode::Requeue`] first puts the parked batches
+/// back, under the same lease, so it cannot race a push that is parking.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails (what was sent stays sent; the rest is pushed by a later request).
@@ -353,27 +401,33 @@ pub async fn push<S: Store, B: Backend, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
     cfg: &UsageConfig,
     deadline: &Deadline,
-    force: bool,
+    mode: Mode,
 ) -> Result<PushReport, StoreError> {
     let mut report = PushReport::default();
     let now = ctx.clock.now_ms();
-    if pending(ctx.store).await?.is_empty() {
-        report.skipped = Some(Skipped::Empty);
-        return Ok(report);
-    }
+    // A clock far ahead on another node must not stall pushes for longer than the longest back-off.
+    let due =
+        |s: &PushState| mode != Mode::Due || now >= s.next_try_ms || s.next_try_ms > now.saturating_add(MAX_BACKOFF_MS);
     let state = atomic::read::<_, PushState>(ctx.store, STATE_KEY).await?.unwrap_or_default();
-    if !force && now < state.next_try_ms {
+    if !due(&state) {
         report.skipped = Some(Skipped::NotDue);
         return Ok(report);
     }
+    if state.lease.as_ref().is_some_and(|l| l.until_ms > now) {
+        report.skipped = Some(Skipped::Busy);
+        return Ok(report);
+    }
+    if mode != Mode::Requeue && pending(ctx.store).await?.is_empty() {
+        report.skipped = Some(Skipped::Empty);
+        return Ok(report);
+    }
     let token = WriteToken::random(ctx.random).as_str().to_owned();
-    let until_ms = now.saturating_add(deadline.remaining_ms(ctx.clock)).saturating_add(LEASE_MARGIN_MS);
     let claimed = atomic::update(ctx.store, ctx.random, now, STATE_KEY, |current: Option<PushState>| {
         let mut state = current.unwrap_or_default();
-        if state.lease.as_ref().is_some_and(|l| l.until_ms > now) || (!force && now < state.next_try_ms) {
+        if state.lease.as_ref().is_some_and(|l| l.until_ms > now) || !due(&state) {
             return Change::Keep(false);
         }
-        state.lease = Some(Lease { token: token.clone(), until_ms });
+        state.lease = Some(Lease { token: token.clone(), until_ms: lease_until(ctx, deadline) });
         Change::Write(state, true)
     })
     .await?;
@@ -381,7 +435,16 @@ pub async fn push<S: Store, B: Backend, C: Clock, R: Random>(
         report.skipped = Some(Skipped::Busy);
         return Ok(report);
     }
-    let pushed = push_batches(ctx, cfg, deadline, &mut report).await;
+    let mut pushed = Ok(());
+    if mode == Mode::Requeue {
+        match requeue(ctx).await {
+            Ok(n) => report.requeued = Some(n),
+            Err(e) => pushed = Err(e),
+        }
+    }
+    if pushed.is_ok() {
+        pushed = push_batches(ctx, cfg, deadline, &token, &mut report).await;
+    }
     let released =
         atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), STATE_KEY, |current: Option<PushState>| {
             let mut state = current.unwrap_or_default();
@@ -397,26 +460,63 @@ pub async fn push<S: Store, B: Backend, C: Clock, R: Random>(
     Ok(report)
 }
 
-/// Sends batches until nothing is pending, the deadline is near, or the marketplace fails.
+/// The longest back-off ([`backoff_ms`]'s cap).
+const MAX_BACKOFF_MS: u64 = 3_600_000;
+
+fn lease_until<S, B, C: Clock, R>(ctx: &Ctx<'_, S, B, C, R>, deadline: &Deadline) -> u64 {
+    ctx.clock.now_ms().saturating_add(deadline.remaining_ms(ctx.clock)).saturating_add(LEASE_MARGIN_MS)
+}
+
+/// Extends this push's lease to the end of the deadline; `false` when another push holds it now (this one stops).
+async fn renew<S: Store, B, C: Clock, R: Random>(
+    ctx: &Ctx<'_, S, B, C, R>,
+    deadline: &Deadline,
+    token: &str,
+) -> Result<bool, StoreError> {
+    let until_ms = lease_until(ctx, deadline);
+    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), STATE_KEY, |current: Option<PushState>| {
+        let Some(mut state) = current else { return Change::Keep(false) };
+        match &mut state.lease {
+            Some(lease) if lease.token == token => {
+                lease.until_ms = until_ms;
+                Change::Write(state, true)
+            }
+            _ => Change::Keep(false),
+        }
+    })
+    .await
+}
+
+/// Whether there is time for one more marketplace call and its bookkeeping.
+fn time_for_a_call<C: Clock>(clock: &C, deadline: &Deadline) -> bool {
+    deadline.remaining_ms(clock) >= openapi::MIN_CALL_MS + ANSWER_MARGIN_MS
+}
+
+/// Sends batches until nothing is pending, the deadline is near, the lease is lost, or the marketplace fails. A
+/// refused batch is split in halves until the refused records are alone; only those are parked.
 async fn push_batches<S: Store, B: Backend, C: Clock, R: Random>(
     ctx: &Ctx<'_, S, B, C, R>,
     cfg: &UsageConfig,
     deadline: &Deadline,
+    token: &str,
     report: &mut PushReport,
 ) -> Result<(), StoreError> {
-    while deadline.remaining_ms(ctx.clock) >= openapi::MIN_CALL_MS + ANSWER_MARGIN_MS {
+    let mut limit = MAX_RECORDS_PER_BATCH;
+    while time_for_a_call(ctx.clock, deadline) {
+        if !renew(ctx, deadline, token).await? {
+            report.error = Some("another push took over (this one ran past its lease)".to_owned());
+            return Ok(());
+        }
         let now = ctx.clock.now_ms();
         let mut batch: Vec<(PendingEntry, UsageRecord)> = Vec::new();
-        let mut abandoned = HashSet::new();
+        let mut abandoned = Vec::new();
         let mut stale = Vec::new();
         for entry in pending(ctx.store).await? {
-            if batch.len() == MAX_RECORDS_PER_BATCH {
+            if batch.len() == limit {
                 break;
             }
             match load_record(ctx.store, &entry.sn).await? {
-                None if now.saturating_sub(entry.at_ms) > ABANDONED_MS => {
-                    abandoned.insert(entry.sn);
-                }
+                None if now.saturating_sub(entry.at_ms) > ABANDONED_MS => abandoned.push(entry),
                 None => {}
                 Some(stored) => {
                     let begin = time::parse_sdk_date(&stored.record.begin_time).unwrap_or(0);
@@ -430,12 +530,16 @@ async fn push_batches<S: Store, B: Backend, C: Clock, R: Random>(
         }
         let cleaned = !abandoned.is_empty() || !stale.is_empty();
         if !abandoned.is_empty() {
-            unlist(ctx, &abandoned).await?;
+            report.parked += abandoned.len();
+            let reason =
+                "the record is missing: its submission never finished (it was not acknowledged); submit it again"
+                    .to_owned();
+            park(ctx, ParkedBatch { entries: abandoned, at_ms: now, status: None, code: None, reason }, true).await?;
         }
         if !stale.is_empty() {
             report.parked += stale.len();
             let reason = "begin_time is more than 21 days old: the marketplace no longer accepts it".to_owned();
-            park(ctx, ParkedBatch { entries: stale, at_ms: now, status: None, code: None, reason }).await?;
+            park(ctx, ParkedBatch { entries: stale, at_ms: now, status: None, code: None, reason }, false).await?;
         }
         if batch.is_empty() {
             if cleaned {
@@ -443,13 +547,17 @@ async fn push_batches<S: Store, B: Backend, C: Clock, R: Random>(
             }
             break;
         }
-        let outcome = send_batch(ctx, cfg, deadline, &batch).await;
+        if !time_for_a_call(ctx.clock, deadline) {
+            break;
+        }
         let count = batch.len();
-        match outcome {
+        match send_batch(ctx, cfg, deadline, &batch).await {
             Outcome::Sent => {
-                unlist(ctx, &batch.iter().map(|(e, _)| e.sn.clone()).collect()).await?;
+                let sent: HashSet<String> = batch.iter().map(|(e, _)| e.sn.clone()).collect();
+                unlist(ctx, |e| sent.contains(&e.sn)).await?;
                 report.sent += count;
                 report.batches += 1;
+                limit = MAX_RECORDS_PER_BATCH;
                 note(ctx, |s| {
                     s.sent = s.sent.saturating_add(count as u64);
                     s.batches = s.batches.saturating_add(1);
@@ -469,12 +577,13 @@ async fn push_batches<S: Store, B: Backend, C: Clock, R: Random>(
                 .await?;
                 return Ok(());
             }
+            Outcome::Refused { .. } if count > 1 => limit = count / 2,
             Outcome::Refused { status, code, reason } => {
                 report.parked += count;
                 report.error = Some(reason.clone());
                 let entries = batch.into_iter().map(|(e, _)| e).collect();
-                park(ctx, ParkedBatch { entries, at_ms: now, status: Some(status), code, reason: reason.clone() })
-                    .await?;
+                let parked = ParkedBatch { entries, at_ms: now, status: Some(status), code, reason: reason.clone() };
+                park(ctx, parked, false).await?;
                 note(ctx, |s| s.last_error = Some(LastError { at_ms: now, reason: reason.clone() })).await?;
             }
         }
@@ -516,17 +625,17 @@ async fn send_batch<S, B: Backend, C: Clock, R: Random>(
 }
 
 /// Puts every parked batch back in line (after the operator fixed the cause) and clears the back-off; returns how
-/// many records.
-///
-/// # Errors
-/// [`StoreError`] when the store fails (a batch is listed pending before it leaves the parked list).
-pub async fn requeue<S: Store, B, C: Clock, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Result<usize, StoreError> {
+/// many records. Runs under the push lease ([`Mode::Requeue`]), so no push parks meanwhile.
+async fn requeue<S: Store, B, C: Clock, R: Random>(ctx: &Ctx<'_, S, B, C, R>) -> Result<usize, StoreError> {
     let batches = parked(ctx.store).await?;
-    let entries: Vec<PendingEntry> = batches.iter().flat_map(|b| b.entries.iter().cloned()).collect();
+    let now = ctx.clock.now_ms();
+    // Fresh `at_ms`: a parked entry whose record is missing gets the full grace again before it is parked again.
+    let entries: Vec<PendingEntry> =
+        batches.iter().flat_map(|b| b.entries.iter().map(|e| PendingEntry { at_ms: now, ..e.clone() })).collect();
     let count = entries.len();
     // Parked entries kept their fingerprints, so they cannot conflict with what is pending.
     enqueue(ctx, entries).await?;
-    atomic::update(ctx.store, ctx.random, ctx.clock.now_ms(), PARKED_KEY, |current: Option<Parked>| {
+    atomic::update(ctx.store, ctx.random, now, PARKED_KEY, |current: Option<Parked>| {
         let Some(mut parked) = current else { return Change::Keep(()) };
         parked.batches.retain(|b| !batches.contains(b));
         Change::Write(parked, ())

@@ -32,6 +32,9 @@ struct Marketplace {
     pushes: RefCell<Vec<(String, Vec<Value>)>>,
     /// Accepted `metering_sn`s and how often.
     accepted: RefCell<BTreeMap<String, usize>>,
+    /// A batch with a record of this instance is refused as a whole (`500 MKT.9001`), as the marketplace refuses a
+    /// batch naming an unknown instance.
+    unknown_instance: RefCell<Option<String>>,
 }
 
 impl Marketplace {
@@ -77,7 +80,16 @@ impl Backend for Marketplace {
         let records = parsed["usage_records"].as_array().cloned().unwrap_or_default();
         assert!(records.len() <= 100);
         self.pushes.borrow_mut().push((url.to_owned(), records.clone()));
-        let reply = self.script.borrow_mut().pop_front();
+        let unknown = self.unknown_instance.borrow().clone();
+        let refused = unknown.is_some_and(|u| records.iter().any(|r| r["instance_id"] == u.as_str()));
+        let reply = if refused {
+            Some(Ok(OutboundReply {
+                status: 500,
+                body: br#"{"error_code":"MKT.9001","error_msg":"Instance ID not found"}"#.to_vec(),
+            }))
+        } else {
+            self.script.borrow_mut().pop_front()
+        };
         let reply = reply.unwrap_or_else(|| {
             Ok(OutboundReply { status: 200, body: br#"{"error_code":"MKT.0000","error_msg":"Success"}"#.to_vec() })
         });
@@ -261,7 +273,7 @@ fn a_record_id_with_different_content_is_a_conflict() {
 fn a_released_instance_is_refused_and_an_unknown_one_accepted() {
     let w = World::new();
     let released = json!({"v": 1, "instanceId": "gone", "test": false, "orderId": "o", "orderLineId": "l",
-        "status": {"state": "released", "at_ms": NOW - 10}, "createdMs": NOW - 99, "updatedMs": NOW - 10});
+        "status": {"state": "released", "at_ms": NOW - 7_200_000}, "createdMs": NOW - 99, "updatedMs": NOW - 10});
     let parsed: crate::lifecycle::InstanceRecord = serde_json::from_value(released.clone()).expect("a record");
     assert!(parsed.status.is_released());
     let key = crate::produce::instance_key(false, "gone");
@@ -270,8 +282,14 @@ fn a_released_instance_is_refused_and_an_unknown_one_accepted() {
     r["instance_id"] = json!("gone");
     let (status, answer) = w.submit(vec![record(2), r]);
     assert_eq!(status, 400);
-    assert_eq!(answer["records"][0]["reason"], "instance_id is a released instance");
+    assert_eq!(answer["records"][0]["reason"], "instance_id was released before begin_time");
     assert_eq!(w.submit(vec![record(2)]).0, 200);
+    // Usage from before the release is still billable.
+    let mut before = record(3);
+    before["instance_id"] = json!("gone");
+    before["begin_time"] = json!(format_sdk_date(NOW - 10_800_000));
+    before["end_time"] = json!(format_sdk_date(NOW - 9_000_000));
+    assert_eq!(w.submit(vec![before]).0, 200);
 }
 
 #[test]
@@ -307,31 +325,60 @@ fn an_outage_backs_off_then_the_fallback_and_later_requests_finish_the_job() {
 }
 
 #[test]
-fn a_refused_batch_is_parked_shown_and_requeued_by_an_operator() {
+fn a_refused_batch_is_split_until_the_refused_record_is_parked_alone() {
     let w = World::new();
-    w.market.status(400, "MKT.0102");
-    let (_, answer) = w.submit((0..120).map(record).collect());
-    assert_eq!((answer["push"]["parked"].as_u64(), answer["push"]["sent"].as_u64()), (Some(100), Some(20)));
+    *w.market.unknown_instance.borrow_mut() = Some("inst-bad".to_owned());
+    let mut records: Vec<Value> = (0..120).map(record).collect();
+    records[37]["instance_id"] = json!("inst-bad");
+    let (_, answer) = w.submit(records.clone());
+    assert_eq!((answer["push"]["parked"].as_u64(), answer["push"]["sent"].as_u64()), (Some(1), Some(119)), "{answer}");
     let status = w.status();
-    assert_eq!((status["pending"].as_u64(), status["failed"].as_u64()), (Some(0), Some(100)));
-    assert_eq!(status["parked"][0]["code"], "MKT.0102");
-    assert_eq!(status["parked"][0]["status"], 400);
+    assert_eq!((status["pending"].as_u64(), status["failed"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(status["parked"][0]["code"], "MKT.9001");
+    assert_eq!(status["parked"][0]["status"], 500);
+    assert_eq!(
+        status["parked"][0]["metering_sns"][0].as_str(),
+        sns(&answer)
+            .iter()
+            .find(|sn| { answer["records"][37]["metering_sn"].as_str() == Some(sn.as_str()) })
+            .map(String::as_str)
+    );
     assert_eq!(status["failures_in_a_row"], 0, "a refusal is not retried");
-    let (_, resubmitted) = w.submit(vec![record(0)]);
+    let (_, resubmitted) = w.submit(vec![records[37].clone()]);
     assert_eq!(resubmitted["records"][0]["status"], "parked");
-    // A 500 whose code says the request is wrong (from both endpoints) is parked too, not retried.
-    w.market.status(500, "MKT.9001");
-    w.market.status(500, "MKT.9001");
-    w.submit(vec![record(500)]);
-    assert_eq!(w.status()["failed"], 101);
+    // Once the instance is known at the marketplace, an operator requeues it.
+    *w.market.unknown_instance.borrow_mut() = None;
     let (status, requeued) = w.call("POST", "/usage/requeue", Value::Null);
-    assert_eq!((status, requeued["requeued"].as_u64()), (200, Some(101)));
+    assert_eq!((status, requeued["requeued"].as_u64(), requeued["push"]["sent"].as_u64()), (200, Some(1), Some(1)));
     let after = w.status();
     assert_eq!(
         (after["pending"].as_u64(), after["failed"].as_u64(), after["sent"].as_u64()),
-        (Some(0), Some(0), Some(121))
+        (Some(0), Some(0), Some(120))
     );
     assert!(w.market.accepted.borrow().values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_refusal_of_the_credentials_or_the_body_key_is_not_parked_but_backs_off() {
+    for (status, code) in [(400, "MKT.0102"), (401, "MKT.0154"), (403, ""), (404, "")] {
+        let w = World::new();
+        w.market.status(status, code); // a 4xx is an answer: the fallback is not tried
+        let (_, answer) = w.submit((0..30).map(record).collect());
+        assert_eq!(
+            (answer["push"]["parked"].as_u64(), answer["push"]["sent"].as_u64()),
+            (Some(0), Some(0)),
+            "{answer}"
+        );
+        let st = w.status();
+        assert_eq!(
+            (st["pending"].as_u64(), st["failed"].as_u64(), st["failures_in_a_row"].as_u64()),
+            (Some(30), Some(0), Some(1))
+        );
+        assert!(st["last_error"]["reason"].as_str().is_some_and(|r| r.contains("check openapi_ak")), "{st}");
+        // Fixed: the next push after the back-off sends them all.
+        w.clock.0.set(NOW + 5_000);
+        assert_eq!(w.status()["sent"], 30);
+    }
 }
 
 #[test]
@@ -424,4 +471,53 @@ fn the_pending_list_decides_between_racing_contents() {
     // The same content again changes nothing.
     assert_eq!(pollster::block_on(outbox::enqueue(&ctx, vec![entry("a", "h1")])), Ok(vec![]));
     assert_eq!(pollster::block_on(outbox::pending(&w.store)).map(|p| p.len()), Ok(2));
+}
+
+#[test]
+fn a_listed_record_whose_submission_died_is_parked_visibly_not_dropped() {
+    let w = World::new();
+    let ctx = Ctx { store: &w.store, backend: &w.market, clock: &w.clock, random: &OsRandom };
+    // A submission listed "ghost" and died before storing it (it was never acknowledged).
+    let ghost = outbox::PendingEntry { sn: "ghost".into(), hash: "h".into(), at_ms: NOW };
+    pollster::block_on(outbox::enqueue(&ctx, vec![ghost.clone()])).expect("listed");
+    w.submit(vec![record(1)]);
+    assert_eq!(w.status()["pending"], 1, "young: left for its submission to finish");
+    // Its backend submits again within the grace: the entry takes the later time, so it is not taken as abandoned.
+    w.clock.0.set(NOW + 9 * 60_000);
+    let refreshed = outbox::PendingEntry { at_ms: NOW + 9 * 60_000, ..ghost.clone() };
+    pollster::block_on(outbox::enqueue(&ctx, vec![refreshed])).expect("refreshed");
+    w.clock.0.set(NOW + 11 * 60_000);
+    assert_eq!(w.status()["pending"], 1);
+    // Still missing long after: parked with the reason, for an operator.
+    w.clock.0.set(NOW + 20 * 60_000);
+    let status = w.status();
+    assert_eq!((status["pending"].as_u64(), status["failed"].as_u64()), (Some(0), Some(1)), "{status}");
+    assert!(status["parked"][0]["reason"].as_str().is_some_and(|r| r.contains("submission never finished")));
+}
+
+#[test]
+fn values_are_numbered_by_their_number_and_fields_are_clean() {
+    let w = World::new();
+    let mut a = record(1);
+    a.as_object_mut().map(|o| o.remove("record_id"));
+    let mut b = a.clone();
+    a["usage_value"] = json!("012.50");
+    b["usage_value"] = json!("12.5");
+    assert_eq!(sns(&w.submit(vec![a]).1), sns(&w.submit(vec![b]).1));
+    let mut bad = vec![record(2), record(3), record(4)];
+    bad[0]["instance_id"] = json!("inst\nx");
+    bad[1]["end_time"] = json!(format_sdk_date(NOW + 3_600_000));
+    bad[2]["record_id"] = json!("r\u{0}");
+    let (status, answer) = w.submit(bad);
+    assert_eq!(status, 400);
+    let reasons: Vec<&str> =
+        answer["records"].as_array().into_iter().flatten().filter_map(|p| p["reason"].as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "instance_id must not contain control characters",
+            "end_time is in the future",
+            "record_id must not contain control characters"
+        ]
+    );
 }

@@ -11,7 +11,7 @@
 //! * an outage (the primary answers 503, the fallback drops the connection) keeps new records pending with the last
 //!   error and one failure in a row; once the marketplace is back, `POST /usage/flush` pushes them, and the same
 //!   records submitted again get the same `metering_sn`s, status `sent`, and are not pushed again;
-//! * a refusal (`400` `MKT.0101`) parks the batch, shown by `GET /usage/status` with its code; `POST /usage/requeue`
+//! * a refusal (`400` `MKT.0101`) of a one-record batch parks it, shown by `GET /usage/status` with its code; `POST /usage/requeue`
 //!   sends it;
 //! * every call the mocks received was signed with the right AK/SK (the API Gateway signature, with the mock's
 //!   ±15 min date check: the runners run on the real clock) and carried a valid body signature;
@@ -268,17 +268,17 @@ async fn outage(w: &World) {
     assert_eq!(after["failures_in_a_row"], 0, "{where_}: {after}");
 }
 
-/// 3. A refusal parks the batch; requeue sends it.
+/// 3. A refusal of a batch of one parks it (a larger batch would be split first); requeue sends it.
 async fn refusal(w: &World) {
     let where_ = w.where_;
     let fallback_calls = w.fallback.received().len();
     w.primary.fail_next(Endpoint::UsagePush, 1, Failure::Status { status: 400, code: "MKT.0101".into() });
-    let answer = w.submit(&records("refused", 10)).await;
+    let answer = w.submit(&records("refused", 1)).await;
     let refused_sns = sns(&answer);
-    assert_eq!(answer["push"]["parked"], 10, "{where_}: {}\n{}", brief(&answer), w.context());
+    assert_eq!(answer["push"]["parked"], 1, "{where_}: {}\n{}", brief(&answer), w.context());
     assert_eq!(w.fallback.received().len(), fallback_calls, "{where_}: a 4xx is an answer: no fallback");
     let status = w.status().await;
-    assert_eq!((status["pending"].as_u64(), status["failed"].as_u64()), (Some(0), Some(10)), "{where_}: {status}");
+    assert_eq!((status["pending"].as_u64(), status["failed"].as_u64()), (Some(0), Some(1)), "{where_}: {status}");
     assert_eq!(status["parked"][0]["code"], "MKT.0101", "{where_}: {status}");
     assert_eq!(status["parked"][0]["status"], 400, "{where_}: {status}");
     let parked: BTreeSet<String> = status["parked"][0]["metering_sns"]
@@ -293,7 +293,7 @@ async fn refusal(w: &World) {
     let (code, requeued) = w.call("POST", "/usage/requeue", None).await;
     assert_eq!(
         (code, requeued["requeued"].as_u64(), requeued["push"]["sent"].as_u64()),
-        (200, Some(10), Some(10)),
+        (200, Some(1), Some(1)),
         "{where_}: {requeued}\n{}",
         w.context()
     );
@@ -302,7 +302,7 @@ async fn refusal(w: &World) {
     let status = w.status().await;
     assert_eq!(
         (status["pending"].as_u64(), status["failed"].as_u64(), status["sent"].as_u64()),
-        (Some(0), Some(0), Some(160)),
+        (Some(0), Some(0), Some(151)),
         "{where_}: {status}"
     );
 }
@@ -356,7 +356,7 @@ async fn usage_on(kind: RunnerKind) {
     phases.push(("refusal+requeue", t.elapsed()));
 
     let accepted = w.accepted();
-    assert_eq!(accepted.len(), 160, "{where_}: distinct records accepted");
+    assert_eq!(accepted.len(), 151, "{where_}: distinct records accepted");
     assert!(accepted.values().all(|n| *n == 1), "{where_}: a record accepted twice: {accepted:?}");
     w.assert_all_signed();
     drop(w);
