@@ -131,9 +131,18 @@ fn heartbeat_and_marketplace_failures() {
     );
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["license"]["status"], "ALIVE");
+    // A freeze the marketplace's heartbeat does not report is in the answer's local view.
+    let (code, _) = w.callback(&json!({"license": SEED_LICENSE, "status": "FREEZE"}));
+    assert_eq!(code, "000000");
+    let (_, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
+    assert_eq!(
+        (answer["license"]["status"].as_str(), answer["local"]["state"].as_str()),
+        (Some("ALIVE"), Some("frozen"))
+    );
     w.mock.set_license_status(SEED_LICENSE, "RELEASED");
     let (_, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
     assert_eq!(answer["license"]["status"], "RELEASED");
+    assert_eq!(answer["local"]["state"], "released", "a release the heartbeat reports is recorded");
     // 92020001 means different things by HTTP status.
     w.mock.fail_next(Endpoint::LicenseHeartbeat, 1, Failure::Status { status: 403, code: "92020001".into() });
     let (status, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
@@ -144,6 +153,16 @@ fn heartbeat_and_marketplace_failures() {
     w.mock.fail_next(Endpoint::LicenseHeartbeat, 1, Failure::Status { status: 200, code: "92020001".into() });
     let (status, _) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
     assert_eq!(status, 503);
+    w.mock.fail_next(Endpoint::LicenseHeartbeat, 1, Failure::Status { status: 429, code: "".into() });
+    let (status, _) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
+    assert_eq!(status, 503, "429: try again later");
+    w.mock.fail_next(Endpoint::LicenseHeartbeat, 1, Failure::Status { status: 415, code: "95000003".into() });
+    let (status, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (502, Some("marketplace_error")),
+        "the component's own request was refused: {answer}"
+    );
     w.mock.fail_next(Endpoint::LicenseHeartbeat, 1, Failure::Close);
     let (status, answer) = w.software("/license/heartbeat", &json!({"license": SEED_LICENSE}), None);
     assert_eq!((status, answer["error"].as_str()), (503, Some("marketplace_unavailable")));
@@ -200,15 +219,20 @@ fn callbacks_change_the_record_once_and_answer_signed() {
     assert_eq!(w.callback(&json!({"license": SEED_LICENSE})).0, "000000");
     assert_eq!(w.callback(&json!({"license": SEED_LICENSE, "status": "UNFREEZE"})).0, "000000");
     assert_eq!(w.record(SEED_LICENSE).map(|r| r["state"].clone()), Some(json!("released")));
-    // Debug traffic lives apart.
-    assert_eq!(w.callback(&json!({"license": "T-1", "testFlag": "1"})).0, "000000");
-    assert!(w.ep.value("test/license/T-1").is_some() && w.record("T-1").is_none());
+    // Debug traffic lives apart, and (having no activation) its first callback creates the record.
+    assert_eq!(w.callback(&json!({"license": "T-1", "testFlag": "1", "expireTime": "20310101000000"})).0, "000000");
+    assert_eq!(w.callback(&json!({"license": "T-1", "testFlag": "1", "status": "FREEZE"})).0, "000000");
+    let debug: Value =
+        w.ep.value("test/license/T-1").and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    assert_eq!((debug["state"].as_str(), debug["expire_ms"].as_u64()), (Some("frozen"), Some(1_924_992_000_000)));
+    assert!(w.record("T-1").is_none());
 }
 
 #[test]
 fn bad_callbacks_are_refused_and_change_nothing() {
     let w = World::new(&[("license_activities", "expiry=updateLicense,status=changeLicense,release=releaseLicense")]);
     w.software("/license/activate", &json!({"license": SEED_LICENSE}), None);
+    let untouched = w.record(SEED_LICENSE);
     // Wrong key, tampered body, replayed nonce.
     let body = json!({"license": SEED_LICENSE, "status": "FREEZE"}).to_string();
     let other = Marketplace::from_key("ffffffffffffffffffffffffffffffff").expect("key");
@@ -217,6 +241,7 @@ fn bad_callbacks_are_refused_and_change_nothing() {
     let mut tampered = w.market.v2("/license", body.as_bytes(), w.ep.now(), &fresh_nonce());
     tampered.body = body.replace("FREEZE", "UNFREEZE").into_bytes();
     assert!(String::from_utf8_lossy(&w.ep.send(&tampered).body).contains("000001"));
+    assert_eq!(w.record(SEED_LICENSE), untouched, "a refused callback changed the record");
     let nonce = fresh_nonce();
     let signed = w.market.v2("/license", body.as_bytes(), w.ep.now(), &nonce);
     assert!(String::from_utf8_lossy(&w.ep.send(&signed).body).contains("000000"));
@@ -230,6 +255,12 @@ fn bad_callbacks_are_refused_and_change_nothing() {
         (json!({"license": SEED_LICENSE, "expireTime": "2031"}), "expireTime"),
         (json!({"activity": "updateLicense", "license": SEED_LICENSE}), "expireTime"),
         (json!({"activity": "changeLicense", "license": SEED_LICENSE, "expireTime": "20310101000000"}), "status"),
+        // Blank or unexpected fields are never read as a release (which cannot be undone).
+        (json!({"activity": "releaseLicense", "license": SEED_LICENSE, "status": ""}), "status is empty"),
+        (json!({"activity": "releaseLicense", "license": SEED_LICENSE, "expireTime": null}), "expireTime is empty"),
+        (json!({"activity": "releaseLicense", "license": SEED_LICENSE, "licenseStatus": "FREEZE"}), "licenseStatus"),
+        // With names configured, an activity not among them is refused.
+        (json!({"activity": "somethingElse", "license": SEED_LICENSE}), "license_activities"),
     ] {
         let (code, out) = w.callback(&body);
         assert_eq!(code, "000002", "{body}");

@@ -6,14 +6,14 @@
 //! | Marketplace | Answer |
 //! |---|---|
 //! | 200 `92020000` | `200 {"ok":true,"code":"92020000",…,"license":{…}}` |
-//! | 200 `92020002`, 400 `95000001`/`95000004`, `92020020` | `400 invalid_request` / `invalid_license` |
+//! | 200 `92020002`, 400 `95000001`, `92020020` | `400 invalid_request` / `invalid_license` |
 //! | 200 `92020005` | `404 license_not_found` |
 //! | 200 `92020003` | `409 already_activated` |
 //! | 200 `92020004` | `409 not_received` (the buyer has not received it yet) |
 //! | 200 `92020011` | `409 not_activated` |
 //! | 401/403 | `502 marketplace_refused_credentials` (the seller's `openapi_ak`/`openapi_sk`) |
-//! | 5xx, 200 `92020001`, no answer | `503 marketplace_unavailable` (try again later) |
-//! | anything else | `502 marketplace_error` with the code |
+//! | 5xx, 429, 200 `92020001`, no answer | `503 marketplace_unavailable` (try again later) |
+//! | 405/415, `95000002`–`95000004`, anything else | `502 marketplace_error` with the code (the component's own request was refused) |
 
 use serde_json::{Value, json};
 
@@ -75,14 +75,10 @@ fn map_failure(outcome: &LicenseOutcome, code: Option<&str>, message: &str) -> O
                 }
                 LicenseErrorCode::NotActivated => (409, "not_activated", "the license code is not activated"),
                 LicenseErrorCode::InvalidCodeExists => (400, "invalid_license", "the license code is invalid"),
-                LicenseErrorCode::InvalidParam
-                | LicenseErrorCode::ReqParamInvalid
-                | LicenseErrorCode::NotReadable
-                | LicenseErrorCode::ContentTypeNotSupported
-                | LicenseErrorCode::MethodNotSupported => {
-                    (400, "invalid_request", "the marketplace refused the request")
+                LicenseErrorCode::InvalidParam | LicenseErrorCode::ReqParamInvalid => {
+                    (400, "invalid_request", "the marketplace refused the request's fields")
                 }
-                _ => (502, "marketplace_error", "the marketplace answered with an unknown code"),
+                _ => (502, "marketplace_error", "the marketplace refused the component's request"),
             };
             refusal(status, error, &format!("{what}{said}"), code)
         }
@@ -107,15 +103,21 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     };
     let (body, license) = match call {
         Call::Activate => match serde_json::from_slice::<ActivateRequest>(&req.body) {
-            Ok(r) => match r.validate() {
-                Ok(()) => (serde_json::to_vec(&r).unwrap_or_default(), r.license),
+            Ok(mut r) => match r.validate() {
+                Ok(()) => {
+                    r.license = r.license.trim().to_owned();
+                    (serde_json::to_vec(&r).unwrap_or_default(), r.license)
+                }
                 Err(e) => return (refusal(400, "invalid_request", &e.to_string(), None), "invalid body".to_owned()),
             },
             Err(_) => return bad_body("{\"license\":\"…\",\"real_effect_time\"?:\"yyyyMMddHHmmss\"}"),
         },
         Call::Heartbeat => match serde_json::from_slice::<HeartbeatRequest>(&req.body) {
-            Ok(r) => match r.validate() {
-                Ok(()) => (serde_json::to_vec(&r).unwrap_or_default(), r.license),
+            Ok(mut r) => match r.validate() {
+                Ok(()) => {
+                    r.license = r.license.trim().to_owned();
+                    (serde_json::to_vec(&r).unwrap_or_default(), r.license)
+                }
                 Err(e) => return (refusal(400, "invalid_request", &e.to_string(), None), "invalid body".to_owned()),
             },
             Err(_) => return bad_body("{\"license\":\"…\",\"heartbeatInfo\"?:{\"thirdPartyAccount\":\"…\"}}"),
@@ -136,44 +138,49 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
         }
     };
     let code_label = super::log_safe_code(&license);
+    // The code first, from any JSON: a success must not be lost because a detail of the answer is malformed.
+    let value: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    let code: Option<String> = match &value["error_code"] {
+        Value::String(c) => Some(c.chars().filter(char::is_ascii_alphanumeric).take(16).collect()),
+        Value::Number(n) => Some(n.to_string().chars().take(16).collect()),
+        _ => None,
+    };
+    let message = clean(value["error_msg"].as_str());
+    let outcome = match LicenseOutcome::classify(reply.status, code.as_deref()) {
+        LicenseOutcome::Rejected(_) if reply.status == 429 => LicenseOutcome::ServerError,
+        other => other,
+    };
+    let summary = format!("{call:?} license={code_label} HTTP {} {}", reply.status, code.as_deref().unwrap_or("-"));
+    if outcome != LicenseOutcome::Success {
+        return (map_failure(&outcome, code.as_deref(), &message), summary);
+    }
+    let now = ctx.clock.now_ms();
     match call {
         Call::Activate => {
-            let parsed: ActivateResponse = serde_json::from_slice(&reply.body).unwrap_or_default();
-            let outcome = LicenseOutcome::classify(reply.status, parsed.error_code.as_deref());
-            let summary = format!("activate license={code_label} HTTP {} {:?}", reply.status, parsed.error_code);
-            if outcome != LicenseOutcome::Success {
-                return (
-                    map_failure(&outcome, parsed.error_code.as_deref(), &clean(parsed.error_msg.as_deref())),
-                    summary,
-                );
-            }
-            let info = parsed.data.and_then(|d| d.license_code_info);
-            if let Err(e) = state::activated(ctx.store, ctx.random, ctx.clock.now_ms(), &license, info.as_ref()).await {
-                // Activated at the marketplace: say so; only our own record is behind (the next heartbeat has it).
-                return (
-                    success(parsed.error_code.as_deref(), json!(info)),
-                    format!("{summary}; record not stored: {e}"),
-                );
-            }
-            (success(parsed.error_code.as_deref(), json!(info)), summary)
+            let info = serde_json::from_value::<ActivateResponse>(value)
+                .ok()
+                .and_then(|r| r.data)
+                .and_then(|d| d.license_code_info);
+            let stored = state::activated(ctx.store, ctx.random, now, &license, info.as_ref()).await;
+            // Activated at the marketplace either way; only our record may be behind (the next heartbeat writes it).
+            let summary =
+                if stored.is_err() { format!("{summary}; record not stored (key-value store error)") } else { summary };
+            (success(code.as_deref(), json!(info), None), summary)
         }
         Call::Heartbeat => {
-            let parsed: HeartbeatResponse = serde_json::from_slice(&reply.body).unwrap_or_default();
-            let outcome = LicenseOutcome::classify(reply.status, parsed.error_code.as_deref());
-            let summary = format!("heartbeat license={code_label} HTTP {} {:?}", reply.status, parsed.error_code);
-            if outcome != LicenseOutcome::Success {
-                return (
-                    map_failure(&outcome, parsed.error_code.as_deref(), &clean(parsed.error_msg.as_deref())),
-                    summary,
-                );
-            }
-            (success(parsed.error_code.as_deref(), json!(parsed.data)), summary)
+            let info = serde_json::from_value::<HeartbeatResponse>(value).ok().and_then(|r| r.data);
+            let seen = info.as_ref().and_then(|i| i.status.clone());
+            let local = state::heard(ctx.store, ctx.random, now, &license, seen.as_ref()).await.ok();
+            let local = local.map(|r| json!({"state": r.state, "expire_ms": r.expire_ms}));
+            (success(code.as_deref(), json!(info), local), summary)
         }
     }
 }
 
-fn success(code: Option<&str>, license: Value) -> Outbound {
-    answer(200, &json!({"ok": true, "code": code, "license": license}))
+/// The success answer: the marketplace's view (`license`), and for a heartbeat this component's (`local`: frozen by a
+/// callback, say, which the marketplace's heartbeat does not report).
+fn success(code: Option<&str>, license: Value, local: Option<Value>) -> Outbound {
+    answer(200, &json!({"ok": true, "code": code, "license": license, "local": local}))
 }
 
 fn bad_body(shape: &str) -> (Outbound, String) {

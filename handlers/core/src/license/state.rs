@@ -6,7 +6,7 @@ use crate::ports::atomic::{self, Change};
 use crate::ports::{Random, Store, StoreError};
 use crate::produce::namespace;
 use crate::tokened;
-use crate::wire::license::LicenseCodeInfo;
+use crate::wire::license::{LicenseCodeInfo, LicenseStatus};
 
 /// Where a license stands, as this component last heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,38 @@ pub async fn activated<S: Store, R: Random>(
         rec.activated_ms = rec.activated_ms.or(Some(now_ms));
         rec.updated_ms = now_ms;
         Change::Write(rec, ())
+    })
+    .await
+}
+
+/// Records what a successful heartbeat said: a license this component did not know is recorded (alive, or released),
+/// and a `RELEASED` license is released here too; otherwise the record is kept (the heartbeat reports no freeze).
+/// Returns the record as it stands.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn heard<S: Store, R: Random>(
+    store: &S,
+    random: &R,
+    now_ms: u64,
+    license: &str,
+    status: Option<&LicenseStatus>,
+) -> Result<LicenseRecord, StoreError> {
+    update(store, random, now_ms, false, license, |current| {
+        let released = status == Some(&LicenseStatus::Released);
+        match current {
+            Some(rec) if !released || rec.state == LicenseState::Released => Change::Keep(rec),
+            Some(mut rec) => {
+                rec.state = LicenseState::Released;
+                rec.updated_ms = now_ms;
+                Change::Write(rec.clone(), rec)
+            }
+            None => {
+                let state = if released { LicenseState::Released } else { LicenseState::Alive };
+                let rec = LicenseRecord::new(license, state, now_ms);
+                Change::Write(rec.clone(), rec)
+            }
+        }
     })
     .await
 }

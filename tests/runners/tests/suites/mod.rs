@@ -5,6 +5,7 @@ mod backend;
 mod cassettes;
 mod emulate;
 mod kit_emulate;
+mod license;
 mod nodes;
 mod portable;
 mod races;
