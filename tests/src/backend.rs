@@ -70,3 +70,52 @@ impl OutboundHandler for FlakyBackend {
         Ok(http::Response::new(Bytes::from_static(self.reply)))
     }
 }
+
+/// Outbound calls to one host go to an in-process handler (the seller's backend); every other allowed call goes over
+/// the network as it would without a handler (a mock marketplace on loopback, plain HTTP/1.1).
+pub struct RouteHost {
+    host: String,
+    handler: std::sync::Arc<dyn OutboundHandler>,
+}
+
+impl RouteHost {
+    /// Calls to `host` go to `handler`.
+    pub fn new(host: impl Into<String>, handler: std::sync::Arc<dyn OutboundHandler>) -> Self {
+        Self { host: host.into(), handler }
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboundHandler for RouteHost {
+    async fn handle(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, ErrorCode> {
+        if request.uri().host() == Some(self.host.as_str()) {
+            return self.handler.handle(request).await;
+        }
+        send_over_network(request).await
+    }
+}
+
+/// Sends `request` over a new TCP connection to its URI's authority.
+async fn send_over_network(request: http::Request<Bytes>) -> Result<http::Response<Bytes>, ErrorCode> {
+    use http_body_util::{BodyExt as _, Full};
+    let failed = |e: &dyn std::fmt::Display| ErrorCode::InternalError(Some(e.to_string()));
+    let (mut parts, body) = request.into_parts();
+    let authority = parts.uri.authority().ok_or(ErrorCode::HttpRequestUriInvalid)?.as_str().to_owned();
+    parts.uri =
+        parts.uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|_| ErrorCode::HttpRequestUriInvalid)?;
+    if !parts.headers.contains_key(http::header::HOST) {
+        let host = http::HeaderValue::from_str(&authority).map_err(|_| ErrorCode::HttpRequestUriInvalid)?;
+        parts.headers.insert(http::header::HOST, host);
+    }
+    let stream = tokio::net::TcpStream::connect(&authority).await.map_err(|_| ErrorCode::ConnectionRefused)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| failed(&e))?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(http::Request::from_parts(parts, Full::new(body)))
+        .await
+        .map_err(|_| ErrorCode::ConnectionTerminated)?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|_| ErrorCode::ConnectionTerminated)?.to_bytes();
+    Ok(http::Response::from_parts(parts, body))
+}

@@ -9,7 +9,7 @@ mod native;
 mod scenario;
 mod wasm;
 
-pub use backend::{FlakyBackend, Outage};
+pub use backend::{FlakyBackend, Outage, RouteHost};
 pub use cassettes::replay_cassette_dir;
 pub use native::NativeEndpoint;
 pub use scenario::{Lifecycle, code, json};

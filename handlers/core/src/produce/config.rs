@@ -1,6 +1,7 @@
 //! Configuration of the production interface, read from Spin variables.
 
 use crate::crypto::aes_cred::AesBits;
+use crate::openapi::OpenApiConfig;
 use crate::signing::keys::{KeyRing, SecretKey};
 use crate::signing::window::TimestampWindow;
 
@@ -23,6 +24,10 @@ pub const VARIABLES: &[&str] = &[
     "request_deadline_ms",
     "outbox_max_attempts",
     "admin_token",
+    "openapi_endpoint",
+    "openapi_fallback_endpoint",
+    "openapi_ak",
+    "openapi_sk",
 ];
 
 /// Default time one request may take, answer included: the marketplace waits 5 s.
@@ -83,6 +88,10 @@ pub struct ProduceConfig {
     pub outbox_max_attempts: u32,
     /// Bearer token of the operator routes (`/outbox`, `/outbox/drain`); they answer "not configured" without it.
     pub admin_token: Option<SecretKey>,
+    /// The marketplace OpenAPI, set when `openapi_ak` is: `newInstance` and `upgradeInstance` then read the order
+    /// with query order (on-demand keying, order details). An error here (say `openapi_sk` unset) is answered by
+    /// those two activities alone, with `000005`, so the rest of the interface keeps working.
+    pub openapi: Option<Result<OpenApiConfig, ConfigError>>,
 }
 
 /// A variable is missing or malformed. Messages name the variable, never its value.
@@ -133,6 +142,7 @@ impl ProduceConfig {
             request_deadline_ms: DEFAULT_REQUEST_DEADLINE_MS,
             outbox_max_attempts: DEFAULT_OUTBOX_MAX_ATTEMPTS,
             admin_token: None,
+            openapi: None,
         }
     }
 
@@ -171,6 +181,9 @@ impl ProduceConfig {
             cfg.admin_user = v;
         }
         cfg.memo = var("memo");
+        if var("openapi_ak").is_some() {
+            cfg.openapi = Some(OpenApiConfig::from_variables(&get));
+        }
         Ok(cfg)
     }
 }

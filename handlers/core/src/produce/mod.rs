@@ -41,6 +41,7 @@ mod admin;
 mod config;
 mod ctx;
 mod events;
+mod order_query;
 pub(crate) mod outbox;
 pub(crate) mod replay;
 pub(crate) mod reply;

@@ -29,7 +29,8 @@ pub struct Summary {
     pub result_code: ResultCode,
     /// The instance concerned, when one was.
     pub instance_id: Option<String>,
-    /// Why the request was refused, or an internal fault's kind; never a secret.
+    /// Why the request was refused, or an internal fault's kind, or how a success was reached when an operator
+    /// should know (an order query refused); never a secret.
     pub reason: Option<String>,
     /// What forward mode's outbox did during the request (counts, dead-lettered kinds, last failure), if anything.
     pub outbox: Option<String>,

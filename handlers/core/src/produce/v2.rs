@@ -2,6 +2,7 @@
 
 use super::config::ProduceConfig;
 use super::ctx::Ctx;
+use super::order_query::{self, Keyed, NotNow};
 use super::replay;
 use super::reply::{DispatchResult, Reply, Run, lifecycle_reply};
 use super::state;
@@ -87,6 +88,11 @@ fn auth_error(e: AuthError) -> Reply {
     }
 }
 
+/// `000005` for a `newInstance` or `upgradeInstance` whose order cannot be read now: the marketplace retries it.
+fn not_now_reply(activity: &str, not_now: NotNow) -> Reply {
+    Reply::code(IFACE, activity, ResultCode::InternalError).with_reason(not_now.0)
+}
+
 fn internal(activity: Option<&str>, e: &StoreError) -> Reply {
     Reply::error(IFACE, activity, ResultCode::InternalError, ResultCode::InternalError.default_message().to_owned())
         .with_reason(e.to_string())
@@ -107,15 +113,37 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
     match request {
         V2Request::NewInstance(r) => {
             const A: &str = "newInstance";
-            let test = r.test_flag.is_debug();
-            let (instance_id, product_id) =
-                match on_demand_product(r.order_info.as_ref(), &r.order_line_id, &r.business_id) {
-                    Some(product) => (identity::instance_id_for_on_demand(&r.order_id, &product), Some(product)),
-                    None => (identity::instance_id_for_order_line(&r.order_id, &r.order_line_id), None),
-                };
-            let details = order_details(r.order_info.as_ref(), r.buyer_info.as_ref());
+            let keyed = match r.order_info.as_ref() {
+                // The order-in-body variant says what was bought itself.
+                Some(order_info) => {
+                    let details = order_details(Some(order_info), r.buyer_info.as_ref());
+                    match on_demand_product(Some(order_info), &r.order_line_id, &r.business_id) {
+                        Some(product) => Keyed {
+                            instance_id: identity::instance_id_for_on_demand(&r.order_id, &product),
+                            product_id: Some(product),
+                            details,
+                            note: None,
+                        },
+                        None => Keyed {
+                            instance_id: identity::instance_id_for_order_line(&r.order_id, &r.order_line_id),
+                            product_id: None,
+                            details,
+                            note: None,
+                        },
+                    }
+                }
+                None => {
+                    let details = order_details(None, r.buyer_info.as_ref());
+                    match order_query::key_new_instance(&r, details, cfg, ctx, &run.deadline).await {
+                        Ok(Ok(keyed)) => keyed,
+                        Ok(Err(not_now)) => return Ok(not_now_reply(A, not_now)),
+                        Err(e) => return Err((A, e)),
+                    }
+                }
+            };
+            let Keyed { instance_id, product_id, details, note } = keyed;
             let event = Event::Create { order_id: r.order_id, order_line_id: r.order_line_id, product_id, details };
-            events::apply_event(ctx, cfg, &run.deadline, &mut run.report, test, &instance_id, &event)
+            events::apply_event(ctx, cfg, &run.deadline, &mut run.report, r.test_flag.is_debug(), &instance_id, &event)
                 .await
                 .map_err(|e| (A, e))?;
             let body = to_ascii_json(&msg::NewInstanceResponse {
@@ -123,7 +151,11 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 result_msg: ResultCode::Success.default_message().to_owned(),
                 instance_id: instance_id.clone(),
             });
-            Ok(Reply::new(IFACE, A, ResultCode::Success, body).with_instance(&instance_id))
+            let reply = Reply::new(IFACE, A, ResultCode::Success, body).with_instance(&instance_id);
+            Ok(match note {
+                Some(note) => reply.with_reason(note),
+                None => reply,
+            })
         }
         V2Request::QueryInstance(r) => query(r, cfg, ctx, run).await.map_err(|e| ("queryInstance", e)),
         V2Request::RefreshInstance(r) => {
@@ -161,14 +193,24 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
                 .await
         }
         V2Request::UpgradeInstance(r) => {
+            const A: &str = "upgradeInstance";
+            let upgrade = match order_query::upgrade_details(&r, cfg, ctx, &run.deadline).await {
+                Ok(Ok(upgrade)) => upgrade,
+                Ok(Err(not_now)) => return Ok(not_now_reply(A, not_now).with_instance(&r.instance_id)),
+                Err(e) => return Err((A, e)),
+            };
             let event = Event::Upgrade {
                 order_id: r.order_id,
                 order_line_id: Some(r.order_line_id),
-                product_id: None,
-                details: None,
+                product_id: upgrade.product_id,
+                details: upgrade.details,
             };
-            lifecycle_reply(IFACE, "upgradeInstance", r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run)
-                .await
+            let reply =
+                lifecycle_reply(IFACE, A, r.test_flag.is_debug(), &r.instance_id, &event, cfg, ctx, run).await?;
+            Ok(match upgrade.note {
+                Some(note) if reply.result_code() == ResultCode::Success => reply.with_reason(note),
+                _ => reply,
+            })
         }
         V2Request::ChangeInstanceCheck(r) => {
             const A: &str = "changeInstanceCheck";

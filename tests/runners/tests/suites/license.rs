@@ -12,6 +12,8 @@
 //!   again `000000` without changing the record; FREEZE `000000`; a status change of an unknown license `000003`;
 //!   a body changed after signing `000001`; release `000000`, and an UNFREEZE after it `000000` that leaves the
 //!   record `released`; every answer carries a `Body-Sign` that verifies with the runner's access key;
+//! * `produce` on the same runner, with the same OpenAPI variables, answers a V2 `newInstance` for `MOCKONDEMAND` with
+//!   the instance keyed on `orderId` + `productId`, after one AK/SK-signed order query the mock verified;
 //! * without `openapi_ak` the proxy answers 500 `not configured: set openapi_ak` while the callbacks still answer.
 //!
 //! Each phase's time is printed per runner. Needs the `license` component built for `wasm32-wasip2` and
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use harness::marketplace::{Endpoint, MarketplaceConfig, MockMarketplace, SEED_LICENSE};
+use koogallery_core::identity::instance_id_for_on_demand;
 use koogallery_core::marketplace::{Marketplace, fresh_nonce};
 use koogallery_core::ports::system_now_ms;
 use koogallery_core::signing::body_sign;
@@ -62,31 +65,34 @@ async fn software(runner: &Runner, path: &str, body: &Value) -> (u16, Value) {
     (response.status().as_u16(), json)
 }
 
-/// A callback as KooGallery sends it (V2 query signature over `signed`, signed now with [`AK`]), carrying `sent`
-/// as its body (the same bytes unless a test tampers with them). Answers the `resultCode` after checking the
-/// answer is 200 and Body-Signed with [`AK`].
-async fn callback_as(runner: &Runner, signed: &Value, sent: &Value) -> String {
+/// A V2 request as KooGallery sends it to `path` (query signature over `signed`, signed now with [`AK`]), carrying
+/// `sent` as its body (the same bytes unless a test tampers with them). Answers the JSON answer after checking it is
+/// 200, Body-Signed with [`AK`] and has a `resultCode`.
+async fn signed_call(runner: &Runner, path: &str, signed: &Value, sent: &Value) -> Value {
     let where_ = runner.kind().name();
     let market = Marketplace::from_key(AK).unwrap_or_else(|| panic!("key"));
-    let inbound = market.v2("/license", signed.to_string().as_bytes(), system_now_ms(), &fresh_nonce());
+    let inbound = market.v2(path, signed.to_string().as_bytes(), system_now_ms(), &fresh_nonce());
     let mut request = http::Request::post(format!("{}?{}", inbound.path, inbound.query));
     for (name, value) in &inbound.headers {
         request = request.header(name.as_str(), value.as_str());
     }
     let request = request.body(Bytes::from(sent.to_string())).unwrap_or_else(|e| panic!("request: {e}"));
     let response =
-        runner.send(request).await.unwrap_or_else(|e| panic!("{where_}: POST /license: {e:#}\n{}", runner.log_tail()));
+        runner.send(request).await.unwrap_or_else(|e| panic!("{where_}: POST {path}: {e:#}\n{}", runner.log_tail()));
     let body = response.body();
     let shown = String::from_utf8_lossy(body);
-    assert_eq!(response.status(), 200, "{where_}: callback {sent}: {shown}\n{}", runner.log_tail());
+    assert_eq!(response.status(), 200, "{where_}: {path} {sent}: {shown}\n{}", runner.log_tail());
     let expected = body_sign::header_value(&SecretKey::new(AK), body);
     let got = response.headers().get("body-sign").and_then(|v| v.to_str().ok());
-    assert_eq!(got, Some(expected.as_str()), "{where_}: callback {sent}: the answer's Body-Sign: {shown}");
+    assert_eq!(got, Some(expected.as_str()), "{where_}: {path} {sent}: the answer's Body-Sign: {shown}");
     let answer: Value = serde_json::from_slice(body).unwrap_or_default();
-    answer["resultCode"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{where_}: callback {sent}: no resultCode: {shown}"))
-        .to_owned()
+    assert!(answer["resultCode"].is_string(), "{where_}: {path} {sent}: no resultCode: {shown}");
+    answer
+}
+
+/// A license callback (see [`signed_call`]); its `resultCode`.
+async fn callback_as(runner: &Runner, signed: &Value, sent: &Value) -> String {
+    signed_call(runner, "/license", signed, sent).await["resultCode"].as_str().unwrap_or_default().to_owned()
 }
 
 /// A callback signed over its own body.
@@ -177,7 +183,27 @@ async fn callbacks(runner: &Runner) {
     assert_eq!(released["state"], "released", "{where_}: release is terminal: {released}");
 }
 
-/// 3. Without `openapi_ak`: the proxy is not configured, the callbacks still work.
+/// 3. Query order from `produce` on the same runner: the on-demand line is keyed on its product.
+///
+/// Same OpenAPI variables, and the manifest's `allowed_outbound_hosts` for `produce`.
+async fn produce_reads_the_order(runner: &Runner, mock: &MockMarketplace) {
+    let where_ = runner.kind().name();
+    let before = mock.received().len();
+    let new_instance = json!({"activity": "newInstance", "orderId": "MOCKONDEMAND",
+        "orderLineId": "MOCKONDEMAND-000001", "businessId": "b1", "testFlag": "0"});
+    let answer = signed_call(runner, "/produce", &new_instance, &new_instance).await;
+    assert_eq!(answer["resultCode"], "000000", "{where_}: newInstance: {answer}\n{}", context(runner, mock));
+    let expected = instance_id_for_on_demand("MOCKONDEMAND", "OFFI-MOCKONDEMAND");
+    assert_eq!(answer["instanceId"].as_str(), Some(expected.as_str()), "{where_}: keyed on orderId + productId");
+    let received = mock.received();
+    assert_eq!(received.len(), before + 1, "{where_}: one order query\n{}", context(runner, mock));
+    let query = &received[before];
+    assert_eq!(query.endpoint, Endpoint::QueryOrder, "{where_}: {}", query.path);
+    assert_eq!(query.auth, Ok(()), "{where_}: the mock refused the query's AK/SK signature");
+    assert_eq!(query.query, "orderId=MOCKONDEMAND&orderLineId=MOCKONDEMAND-000001", "{where_}");
+}
+
+/// 4. Without `openapi_ak`: the proxy is not configured, the callbacks still work.
 async fn not_configured(kind: RunnerKind) -> Duration {
     let where_ = kind.name();
     let runner = Runner::start(kind, options(&[])).await.unwrap_or_else(|e| panic!("{where_}: {e:#}"));
@@ -218,6 +244,9 @@ async fn license_on(kind: RunnerKind) {
     callbacks(&runner).await;
     phases.push(("callbacks", t.elapsed()));
     assert_eq!(mock.received().len(), 4, "{where_}: callbacks do not call the marketplace");
+    let t = Instant::now();
+    produce_reads_the_order(&runner, &mock).await;
+    phases.push(("produce query order", t.elapsed()));
     drop(runner);
 
     let unconfigured = not_configured(kind).await;

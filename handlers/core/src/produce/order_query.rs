@@ -1,0 +1,244 @@
+//! Query order in the production interface (protocol §2.3, §9.3). A V2 `newInstance` or `upgradeInstance` does not
+//! say what was bought; with `openapi_ak` set, the order is read from the marketplace:
+//!
+//! - An on-demand line (`chargingMode` `ON_DEMAND`) with one product is keyed on `orderId` + `productId`, so every
+//!   line of one order for that product is one instance; any other line on `orderId` + `orderLineId`, as before.
+//! - The order is kept with the instance (`details.queryOrder`, with its `productId`) and so reaches the backend in
+//!   forward mode's `instance.created` / `instance.upgraded` event.
+//! - When the marketplace cannot answer now (no answer in time, `5xx`, `408`, `429`, a body that is not an order) the
+//!   request is answered `000005`: the marketplace retries it for 3 hours, and keying on a guess could create a
+//!   second instance once the order can be read. When it refuses (another code or `4xx`: an order it does not know,
+//!   a debug order, credentials it rejects) a retry would not help: the instance is keyed on the order line as
+//!   without OpenAPI, and the refusal is logged with the request.
+//! - An instance already created under its order-line key (before `openapi_ak` was set, or after a refusal) keeps
+//!   that key and is not queried again, so turning query order on never splits an order line into two instances.
+
+use serde_json::json;
+
+use super::config::ProduceConfig;
+use super::ctx::{Ctx, Deadline};
+use super::state;
+use crate::identity;
+use crate::lifecycle::Event;
+use crate::openapi::order::{QueryOrderError, query_order};
+use crate::ports::{Backend, Clock, Random, Store, StoreError};
+use crate::wire::order::{ChargingMode, OrderInfo, OrderLine};
+use crate::wire::v2 as msg;
+
+/// What the request keeps for itself after the query: the backend call of forward mode, the store writes and the
+/// answer. The query gets the rest of the request's deadline.
+const RESERVED_AFTER_QUERY_MS: u64 = 1_000;
+
+/// Why the order cannot be read now: the request is answered `000005` and the marketplace retries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NotNow(pub(super) String);
+
+/// What the marketplace said about an order.
+#[derive(Debug)]
+pub(super) enum Lookup {
+    /// The order (`MKT.0000`).
+    Found(Box<OrderInfo>),
+    /// A refusal a retry would not change; the text says which, for the log.
+    Refused(String),
+}
+
+/// Sorts a failed query into "ask again later" and "a refusal that stands".
+pub(super) fn classify(error: QueryOrderError) -> Result<Lookup, NotNow> {
+    match error {
+        QueryOrderError::Status(status) if status >= 500 || status == 408 || status == 429 => {
+            Err(NotNow(error.to_string()))
+        }
+        QueryOrderError::Status(_) | QueryOrderError::Refused { .. } => Ok(Lookup::Refused(error.to_string())),
+        _ => Err(NotNow(error.to_string())),
+    }
+}
+
+/// Reads the order from the marketplace within what the request's deadline leaves after
+/// [`RESERVED_AFTER_QUERY_MS`].
+async fn lookup<S, B: Backend, C: Clock, R>(
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+    deadline: &Deadline,
+    order_id: &str,
+    order_line_id: &str,
+) -> Option<Result<Lookup, NotNow>> {
+    let openapi = match cfg.openapi.as_ref()? {
+        Ok(openapi) => openapi,
+        Err(e) => return Some(Err(NotNow(format!("order query {}", e.not_configured())))),
+    };
+    let budget = deadline.remaining_ms(ctx.clock).saturating_sub(RESERVED_AFTER_QUERY_MS);
+    let query_deadline = Deadline::after(ctx.clock, budget);
+    let answer = query_order(openapi, order_id, Some(order_line_id), ctx.backend, ctx.clock, &query_deadline).await;
+    Some(match answer {
+        Ok(answer) => match answer.order_info {
+            Some(order) => Ok(Lookup::Found(Box::new(order))),
+            None => Err(NotNow("order query: the answer has no orderInfo".to_owned())),
+        },
+        Err(e) => classify(e),
+    })
+}
+
+/// The line an order answer describes for `order_line_id`: that line, or the only one.
+fn line_of<'o>(order: &'o OrderInfo, order_line_id: &str) -> Option<&'o OrderLine> {
+    let only = match order.order_line.as_slice() {
+        [only] => Some(only),
+        _ => None,
+    };
+    order.line(order_line_id).or(only)
+}
+
+/// The on-demand key's product: the line is `ON_DEMAND` and names exactly one product (several would collapse
+/// into one instance under any one of them, so they keep the order-line key).
+fn on_demand_product(line: &OrderLine) -> Option<String> {
+    if line.charging_mode != Some(ChargingMode::OnDemand) {
+        return None;
+    }
+    let mut products = line.product_info.iter().filter_map(|p| p.product_id.as_deref()).filter(|p| !p.is_empty());
+    let first = products.next()?;
+    products.all(|p| p == first).then(|| first.to_owned())
+}
+
+/// How a `newInstance` is keyed and what is kept with its instance.
+#[derive(Debug)]
+pub(super) struct Keyed {
+    /// The instance ID (deterministic, see [`identity`]).
+    pub(super) instance_id: String,
+    /// The product, when the order says it.
+    pub(super) product_id: Option<String>,
+    /// Order details kept with the instance.
+    pub(super) details: Option<serde_json::Value>,
+    /// How the key was chosen, when it is worth a log line (a refusal).
+    pub(super) note: Option<String>,
+}
+
+/// Keys a `newInstance` whose body does not carry the order: through query order when `openapi_ak` is set (see the
+/// module documentation), else on the order line with `details` as they are.
+///
+/// # Errors
+/// A store failure; `Ok(Err(_))` when the order cannot be read now.
+pub(super) async fn key_new_instance<S: Store, B: Backend, C: Clock, R: Random>(
+    r: &msg::NewInstance,
+    details: Option<serde_json::Value>,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+    deadline: &Deadline,
+) -> Result<Result<Keyed, NotNow>, StoreError> {
+    let line_key = identity::instance_id_for_order_line(&r.order_id, &r.order_line_id);
+    let by_line = |details, note| Keyed { instance_id: line_key.clone(), product_id: None, details, note };
+    if cfg.openapi.is_none() || state::load(ctx.store, r.test_flag.is_debug(), &line_key).await?.is_some() {
+        return Ok(Ok(by_line(details, None)));
+    }
+    let Some(lookup) = lookup(cfg, ctx, deadline, &r.order_id, &r.order_line_id).await else {
+        return Ok(Ok(by_line(details, None)));
+    };
+    Ok(match lookup {
+        Err(not_now) => Err(not_now),
+        Ok(Lookup::Refused(why)) => Ok(by_line(details, Some(format!("{why}; keyed on the order line")))),
+        Ok(Lookup::Found(order)) => {
+            let line = line_of(&order, &r.order_line_id);
+            let on_demand = line.and_then(on_demand_product);
+            let product_id = on_demand.clone().or_else(|| line.and_then(OrderLine::product_id).map(str::to_owned));
+            let instance_id = match &on_demand {
+                Some(product) => identity::instance_id_for_on_demand(&r.order_id, product),
+                None => line_key.clone(),
+            };
+            Ok(Keyed { instance_id, product_id, details: Some(json!({ "queryOrder": order })), note: None })
+        }
+    })
+}
+
+/// What an `upgradeInstance` learns from query order: the new product and the order, kept with the instance.
+#[derive(Debug, Default)]
+pub(super) struct Upgrade {
+    /// The product after the change.
+    pub(super) product_id: Option<String>,
+    /// The upgrade order.
+    pub(super) details: Option<serde_json::Value>,
+    /// A refusal, for the log.
+    pub(super) note: Option<String>,
+}
+
+/// Reads the upgrade order when `openapi_ak` is set and the upgrade is new to a known, live instance; nothing
+/// otherwise (an unknown instance is answered `000003`, a repeated upgrade changes nothing, without a query).
+///
+/// # Errors
+/// A store failure; `Ok(Err(_))` when the order cannot be read now.
+pub(super) async fn upgrade_details<S: Store, B: Backend, C: Clock, R: Random>(
+    r: &msg::UpgradeInstance,
+    cfg: &ProduceConfig,
+    ctx: &Ctx<'_, S, B, C, R>,
+    deadline: &Deadline,
+) -> Result<Result<Upgrade, NotNow>, StoreError> {
+    if cfg.openapi.is_none() {
+        return Ok(Ok(Upgrade::default()));
+    }
+    let Some(rec) = state::find(ctx.store, r.test_flag.is_debug(), &r.instance_id).await? else {
+        return Ok(Ok(Upgrade::default()));
+    };
+    let key =
+        Event::Upgrade { order_id: r.order_id.clone(), order_line_id: None, product_id: None, details: None }.key();
+    if rec.status.is_released() || key.is_some_and(|k| rec.applied.contains(&k)) {
+        return Ok(Ok(Upgrade::default()));
+    }
+    let Some(lookup) = lookup(cfg, ctx, deadline, &r.order_id, &r.order_line_id).await else {
+        return Ok(Ok(Upgrade::default()));
+    };
+    Ok(match lookup {
+        Err(not_now) => Err(not_now),
+        Ok(Lookup::Refused(why)) => {
+            Ok(Upgrade { note: Some(format!("{why}; upgraded without the order")), ..Upgrade::default() })
+        }
+        Ok(Lookup::Found(order)) => {
+            let product_id = line_of(&order, &r.order_line_id).and_then(OrderLine::product_id).map(str::to_owned);
+            Ok(Upgrade { product_id, details: Some(json!({ "queryOrder": order })), note: None })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openapi::Unreachable;
+
+    #[test]
+    fn only_refusals_that_a_retry_would_not_change_stand() {
+        let not_now = |e: QueryOrderError| matches!(classify(e), Err(NotNow(_)));
+        let refused = |e: QueryOrderError| matches!(classify(e), Ok(Lookup::Refused(_)));
+        assert!(not_now(QueryOrderError::Unreachable(Unreachable { primary: "timed out".into(), fallback: None })));
+        for status in [500, 502, 503, 504, 408, 429] {
+            assert!(not_now(QueryOrderError::Status(status)), "{status}");
+        }
+        assert!(not_now(QueryOrderError::Unreadable));
+        for status in [400, 401, 403, 404] {
+            assert!(refused(QueryOrderError::Status(status)), "{status}");
+        }
+        assert!(refused(QueryOrderError::Refused { code: "MKT.0101".into() }));
+    }
+
+    fn order(lines: serde_json::Value) -> OrderInfo {
+        serde_json::from_value(json!({ "orderId": "O", "orderLine": lines })).expect("order")
+    }
+
+    #[test]
+    fn an_on_demand_line_with_one_product_is_keyed_on_it() {
+        let o = order(json!([
+            {"orderLineId": "O-1", "chargingMode": "ON_DEMAND", "productInfo": [{"productId": "P"}]},
+            {"orderLineId": "O-2", "chargingMode": "PERIOD", "productInfo": [{"productId": "P"}]},
+            {"orderLineId": "O-3", "chargingMode": "ON_DEMAND", "productInfo": [{"productId": "P"}, {"productId": "Q"}]},
+            {"orderLineId": "O-4", "chargingMode": "ON_DEMAND", "productInfo": [{"productId": "P"}, {"productId": "P"}]},
+            {"orderLineId": "O-5", "chargingMode": "ON_DEMAND_PKG", "productInfo": [{"productId": "P"}]},
+            {"orderLineId": "O-6", "chargingMode": "ON_DEMAND", "productInfo": [{"productId": ""}]},
+        ]));
+        let product = |line: &str| line_of(&o, line).and_then(on_demand_product);
+        assert_eq!(product("O-1").as_deref(), Some("P"));
+        assert_eq!(product("O-2"), None, "a period line keeps its order-line key");
+        assert_eq!(product("O-3"), None, "two products keep the order-line key");
+        assert_eq!(product("O-4").as_deref(), Some("P"), "the same product twice is one product");
+        assert_eq!(product("O-5"), None, "a package is bought per line");
+        assert_eq!(product("O-6"), None);
+        assert!(line_of(&o, "O-9").is_none(), "an unknown line of a many-line order is not guessed");
+        let single =
+            order(json!([{"orderLineId": "X", "chargingMode": "ON_DEMAND", "productInfo": [{"productId": "P"}]}]));
+        assert_eq!(line_of(&single, "O-1").and_then(on_demand_product).as_deref(), Some("P"), "the only line");
+    }
+}
