@@ -91,6 +91,13 @@ fn on_demand_lines_are_keyed_on_the_product_the_marketplace_names() {
     // A retry (new businessId) gets the same instance; the instance is ready.
     let (c, again) = new_instance(&ep, &signer, "MOCKONDEMAND", "MOCKONDEMAND-000001", "b2");
     assert_eq!((c.as_str(), again.as_str()), ("000000", on_demand.as_str()));
+    // The line's key was recorded: a later retry takes it without asking, even if the marketplace now refuses.
+    let asked_before = queries(&mock).len();
+    mock.fail_always(Endpoint::QueryOrder, Failure::Status { status: 401, code: "APIGW.0301".into() });
+    let (c, refused_retry) = new_instance(&ep, &signer, "MOCKONDEMAND", "MOCKONDEMAND-000001", "b3");
+    assert_eq!((c.as_str(), refused_retry.as_str()), ("000000", on_demand.as_str()));
+    assert_eq!(queries(&mock).len(), asked_before, "a line with a recorded key is not queried again");
+    mock.clear_failures();
     let ready = signer.send(&ep, &j!({"activity":"queryInstance","instanceId":on_demand}));
     assert_eq!(code(&ready), "000000");
     assert_eq!(json(&ready)["info"][0]["instanceId"].as_str(), Some(on_demand.as_str()));
@@ -157,6 +164,7 @@ fn a_marketplace_that_cannot_answer_gets_000005_and_nothing_is_created_until_it_
     for failure in [
         Failure::Status { status: 503, code: "MKT.0999".into() },
         Failure::Status { status: 429, code: "APIGW.0308".into() },
+        Failure::Status { status: 200, code: String::new() },
         Failure::Close,
     ] {
         mock.fail_next(Endpoint::QueryOrder, 1, failure.clone());
@@ -173,7 +181,29 @@ fn a_marketplace_that_cannot_answer_gets_000005_and_nothing_is_created_until_it_
     // The marketplace's retry, once the order can be read, creates the on-demand instance.
     let (c, id) = new_instance(&ep, &signer, "MOCKONDEMAND", "MOCKONDEMAND-000001", "b2");
     assert_eq!((c.as_str(), id.as_str()), ("000000", expected.as_str()));
-    assert_eq!(queries(&mock).len(), 4);
+    assert_eq!(queries(&mock).len(), 5);
+
+    // A debug request (the dial tests) is never failed for the query: it takes its order line.
+    mock.fail_always(Endpoint::QueryOrder, Failure::Status { status: 503, code: "MKT.0999".into() });
+    let debug = signer.send(
+        &ep,
+        &j!({"activity":"newInstance","orderId":"MOCKONDEMAND","orderLineId":"MOCKONDEMAND-000001","businessId":"b3","testFlag":"1"}),
+    );
+    assert_eq!(code(&debug), "000000");
+    assert_eq!(
+        json(&debug)["instanceId"].as_str(),
+        Some(instance_id_for_order_line("MOCKONDEMAND", "MOCKONDEMAND-000001").as_str())
+    );
+}
+
+#[test]
+fn a_short_request_deadline_still_leaves_the_query_its_time() {
+    let mock = mock();
+    let mut variables = openapi(&mock);
+    variables.push(("request_deadline_ms".into(), "600".into()));
+    let ep = endpoint(WasmOptions { variables, ..WasmOptions::default() });
+    let (c, id) = new_instance(&ep, &Lifecycle::default(), "MOCKONDEMAND", "MOCKONDEMAND-000001", "b1");
+    assert_eq!((c.as_str(), id), ("000000", instance_id_for_on_demand("MOCKONDEMAND", "OFFI-MOCKONDEMAND")));
 }
 
 #[test]
@@ -242,6 +272,37 @@ fn forward_mode_events_carry_the_order_and_an_upgrade_reads_its_own() {
     assert_eq!(event["data"]["productId"], "OFFI-MOCKMONTYCHANGE");
     assert_eq!(event["data"]["details"]["queryOrder"]["orderId"], "MOCKMONTYCHANGE");
     assert_eq!(event["data"]["eventOrderId"], "MOCKMONTYCHANGE");
+
+    // An upgrade whose order the marketplace refuses is applied without an order: its event carries none (never
+    // an earlier one).
+    let unknown = j!({"activity":"upgradeInstance","instanceId":id,"orderId":"CSUNKNOWNUP",
+        "orderLineId":"CSUNKNOWNUP-000001","testFlag":"0"});
+    assert_eq!(code(&signer.send(&ep, &unknown)), "000000");
+    let delivered = backend.delivered();
+    assert_eq!(delivered.len(), 3);
+    let event: Value = serde_json::from_slice(&delivered[2].1).unwrap_or_default();
+    assert_eq!(
+        (event["type"].as_str(), event["data"]["eventOrderId"].as_str()),
+        (Some("instance.upgraded"), Some("CSUNKNOWNUP"))
+    );
+    assert!(event["data"].get("details").is_none(), "no order for this upgrade: {event}");
+
+    // A debug upgrade of the production instance is only acknowledged: no query.
+    let asked = queries(&mock).len();
+    let debug = j!({"activity":"upgradeInstance","instanceId":id,"orderId":"MOCKMONTYRENEW",
+        "orderLineId":"MOCKMONTYRENEW-000001","testFlag":"1"});
+    assert_eq!(code(&signer.send(&ep, &debug)), "000000");
+    assert_eq!(queries(&mock).len(), asked);
+    assert_eq!(backend.delivered().len(), 3);
+
+    // orderNotify for the on-demand line names the instance the line was keyed to.
+    let notify =
+        j!({"activity":"orderNotify","orderId":"MOCKONDEMAND","orderLineId":"MOCKONDEMAND-000001","testFlag":"0"});
+    assert_eq!(code(&signer.send(&ep, &notify)), "000000");
+    let delivered = backend.delivered();
+    let event: Value = serde_json::from_slice(&delivered[delivered.len() - 1].1).unwrap_or_default();
+    assert_eq!(event["type"], "order.notified");
+    assert_eq!(event["data"]["instanceId"].as_str(), Some(id.as_str()));
 }
 
 #[test]

@@ -115,16 +115,36 @@ impl Outbound {
     }
 }
 
-/// Whether `req` carries `Authorization: Bearer <token>`, compared in constant time (the operator routes).
-pub fn bearer_matches(req: &Inbound, token: &crate::signing::keys::SecretKey) -> bool {
+/// Whether `req` carries `Authorization: Bearer <token>` (surrounding spaces ignored), compared in constant time:
+/// every operator route and token-guarded proxy checks its bearer this one way.
+pub fn bearer_matches(req: &Inbound, token: &[u8]) -> bool {
     use subtle::ConstantTimeEq as _;
-    let presented = req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    bool::from(presented.as_bytes().ct_eq(token.as_bytes()))
+    let presented = req.header("authorization").and_then(|v| v.trim().strip_prefix("Bearer ")).unwrap_or("").trim();
+    bool::from(presented.as_bytes().ct_eq(token))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bearer_matches_only_its_own_token() {
+        let with = |value: Option<&str>| Inbound {
+            method: "GET".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: value.map(|v| ("Authorization".to_owned(), v.to_owned())).into_iter().collect(),
+            body: vec![],
+        };
+        let token = b"s3cret-token";
+        assert!(bearer_matches(&with(Some("Bearer s3cret-token")), token));
+        assert!(bearer_matches(&with(Some("  Bearer s3cret-token ")), token));
+        for refused in
+            [None, Some("s3cret-token"), Some("Bearer s3cret-toke"), Some("Bearer "), Some("Basic s3cret-token")]
+        {
+            assert!(!bearer_matches(&with(refused), token), "{refused:?}");
+        }
+    }
 
     #[test]
     fn query_decoding_follows_form_rules() {

@@ -594,7 +594,14 @@ fn backend_event_body(id: &str, rec: &InstanceRecord, event: &Event, now_ms: u64
             }
             _ => {}
         }
-        if let (Event::Create { .. } | Event::Upgrade { .. }, Some(d)) = (event, &rec.details) {
+        // A creation carries the details kept with the instance; an upgrade only its own (its order), never an
+        // earlier order's.
+        let details = match event {
+            Event::Create { .. } => rec.details.as_ref(),
+            Event::Upgrade { details, .. } => details.as_ref(),
+            _ => None,
+        };
+        if let Some(d) = details {
             obj.insert("details".into(), d.clone());
         }
     }

@@ -32,9 +32,8 @@ pub mod usage;
 pub use config::{AgentsConfig, VARIABLES};
 
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
-use crate::http::{Inbound, Outbound};
+use crate::http::{Inbound, Outbound, bearer_matches};
 use crate::ports::{ChunkSink, ChunkSource, Clock, OutboundError, Random, Store, Upstream, UpstreamRequest};
 use crate::produce::{ConfigError, Ctx};
 use ledger::{Entry, Outcome};
@@ -512,8 +511,7 @@ where
     let Some(token) = &cfg.admin_token else {
         return error(500, "server_error", "not_configured", "not configured: set admin_token");
     };
-    let presented = req.header("authorization").and_then(|v| v.trim().strip_prefix("Bearer ")).unwrap_or("").trim();
-    if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+    if !bearer_matches(req, token.as_bytes()) {
         return error(401, "authentication_error", "bad_admin_token", "missing or wrong bearer token");
     }
     if req.method != "GET" {

@@ -147,7 +147,7 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
         return Answer { response: handled.response, summary: handled.summary.to_string() };
     };
     if let Some(token) = &cfg.client_token
-        && !bearer_matches(req, token)
+        && !bearer_matches(req, token.as_bytes())
     {
         let response = json_error(401, "unauthorized", "missing or wrong bearer token (license_client_token)");
         return Answer { response, summary: format!("{path} unauthorized") };

@@ -22,7 +22,7 @@ pub enum QueryOrderError {
     /// An HTTP error status.
     #[error("order query: HTTP {0}")]
     Status(u16),
-    /// The body is not a query-order answer.
+    /// The body is not a query-order answer (not JSON, or no `resultCode`).
     #[error("order query: unreadable answer")]
     Unreadable,
     /// The marketplace answered with a code other than `MKT.0000` (e.g. an unknown order).
@@ -63,8 +63,11 @@ pub async fn query_order<B: Backend, C: Clock>(
     }
     let answer: QueryOrderResponse = serde_json::from_slice(&reply.body).map_err(|_| QueryOrderError::Unreadable)?;
     if answer.is_success() {
-        Ok(answer)
-    } else {
-        Err(QueryOrderError::Refused { code: answer.result_code.unwrap_or_else(|| "(none)".to_owned()) })
+        return Ok(answer);
     }
+    // Without a code the body is not a query-order answer (a gateway's error page, `{}`); a code is kept printable
+    // and short, as it reaches logs.
+    let code: String =
+        answer.result_code.as_deref().unwrap_or("").chars().filter(char::is_ascii_graphic).take(32).collect();
+    if code.is_empty() { Err(QueryOrderError::Unreadable) } else { Err(QueryOrderError::Refused { code }) }
 }

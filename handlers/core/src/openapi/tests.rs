@@ -226,9 +226,17 @@ fn query_order_request_and_answers() {
     let refused = Scripted::new(vec![ok(200, r#"{"resultCode":"MKT.0101","resultMsg":"no"}"#)]);
     let got = pollster::block_on(query_order(&config(), "X", None, &refused, &FixedClock(NOW), &deadline()));
     assert_eq!(got, Err(QueryOrderError::Refused { code: "MKT.0101".into() }));
-    let unreadable = Scripted::new(vec![ok(200, "<html>")]);
-    let got = pollster::block_on(query_order(&config(), "X", None, &unreadable, &FixedClock(NOW), &deadline()));
-    assert_eq!(got, Err(QueryOrderError::Unreadable));
+    for body in ["<html>", "{}", r#"{"error_code":"APIGW.0101"}"#, r#"{"resultCode":" "}"#] {
+        let unreadable = Scripted::new(vec![ok(200, body)]);
+        let got = pollster::block_on(query_order(&config(), "X", None, &unreadable, &FixedClock(NOW), &deadline()));
+        assert_eq!(got, Err(QueryOrderError::Unreadable), "{body}");
+    }
+    let long = format!(r#"{{"resultCode":"MKT.0101\n{}"}}"#, "x".repeat(100));
+    let refused = Scripted::new(vec![ok(200, &long)]);
+    let got = pollster::block_on(query_order(&config(), "X", None, &refused, &FixedClock(NOW), &deadline()));
+    let Err(QueryOrderError::Refused { code }) = got else { panic!("{got:?}") };
+    assert_eq!(code.len(), 32, "a code reaches logs short and printable: {code}");
+    assert!(code.starts_with("MKT.0101x"));
     let status = Scripted::new(vec![ok(403, "{}")]);
     let got = pollster::block_on(query_order(&config(), "X", None, &status, &FixedClock(NOW), &deadline()));
     assert_eq!(got, Err(QueryOrderError::Status(403)));

@@ -10,13 +10,11 @@
 //! Without `admin_token` they answer `503` "not configured: set admin_token"; a wrong token `401`. The token is
 //! compared in constant time and never logged.
 
-use subtle::ConstantTimeEq;
-
 use super::config::ProduceConfig;
 use super::ctx::{Ctx, Deadline};
 use super::outbox::{self, DeliveryReport};
 use super::reply::{Handled, Summary};
-use crate::http::{Inbound, Outbound};
+use crate::http::{Inbound, Outbound, bearer_matches};
 use crate::ports::{Backend, Clock, Random, Store};
 use crate::wire::result_code::ResultCode;
 
@@ -55,8 +53,7 @@ pub(super) async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
     let Some(token) = &cfg.admin_token else {
         return answer(503, name, serde_json::json!({"error": "not configured: set admin_token"}), None);
     };
-    let presented = req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+    if !bearer_matches(req, token.as_bytes()) {
         return answer(401, name, serde_json::json!({"error": "missing or wrong bearer token"}), None);
     }
     let mut report = DeliveryReport::default();

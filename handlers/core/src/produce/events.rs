@@ -154,7 +154,11 @@ pub async fn notify_order<S: Store, B: Backend, C: Clock, R: Random>(
     if cfg.backend.is_none() || note.forwarded {
         return Ok(Ok(()));
     }
-    let instance_id = crate::identity::instance_id_for_order_line(order_id, order_line_id);
+    // The instance the line was keyed to: its on-demand instance when it has one, else its own.
+    let instance_id = match super::state::line_instance(ctx.store, test, order_id, order_line_id).await? {
+        Some(id) => id,
+        None => crate::identity::instance_id_for_order_line(order_id, order_line_id),
+    };
     let id = lifecycle::event_id(&instance_id, "order-notify");
     let body = serde_json::json!({
         "id": id,

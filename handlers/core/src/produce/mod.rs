@@ -5,6 +5,9 @@
 //! 3. Call [`handle`] with the [`Inbound`] request; send the returned [`Outbound`](crate::http::Outbound) exactly as it is (its `Body-Sign`
 //!    covers those bytes) and log the [`Summary`], which is free of secrets and personal data.
 //!
+//! With `openapi_ak` set, `newInstance` and `upgradeInstance` read their order with query order first (on-demand
+//! lines keyed on `orderId` + `productId`; see `order_query`).
+//!
 //! Rules: verify before parsing; a bad or missing signature answers `000001`, a missing or stale timestamp or nonce or
 //! an invalid field `000002` naming the field, an unknown instance `000003`, a pending one `000004`, a store failure
 //! `000005`; every answer is JSON with `Body-Sign`, errors included.

@@ -9,7 +9,6 @@ use super::state;
 use super::{events, outbox};
 use crate::crypto::aes_cred::{CredentialCipher, iv_from_random};
 use crate::http::{Inbound, single_param};
-use crate::identity;
 use crate::lifecycle::{Event, InstanceRecord, Status, StoredAppInfo};
 use crate::ports::{Backend, Clock, Random};
 use crate::ports::{Store, StoreError};
@@ -113,33 +112,12 @@ async fn dispatch<S: Store, B: Backend, C: Clock, R: Random>(
     match request {
         V2Request::NewInstance(r) => {
             const A: &str = "newInstance";
-            let keyed = match r.order_info.as_ref() {
-                // The order-in-body variant says what was bought itself.
-                Some(order_info) => {
-                    let details = order_details(Some(order_info), r.buyer_info.as_ref());
-                    match on_demand_product(Some(order_info), &r.order_line_id, &r.business_id) {
-                        Some(product) => Keyed {
-                            instance_id: identity::instance_id_for_on_demand(&r.order_id, &product),
-                            product_id: Some(product),
-                            details,
-                            note: None,
-                        },
-                        None => Keyed {
-                            instance_id: identity::instance_id_for_order_line(&r.order_id, &r.order_line_id),
-                            product_id: None,
-                            details,
-                            note: None,
-                        },
-                    }
-                }
-                None => {
-                    let details = order_details(None, r.buyer_info.as_ref());
-                    match order_query::key_new_instance(&r, details, cfg, ctx, &run.deadline).await {
-                        Ok(Ok(keyed)) => keyed,
-                        Ok(Err(not_now)) => return Ok(not_now_reply(A, not_now)),
-                        Err(e) => return Err((A, e)),
-                    }
-                }
+            let details = order_details(r.order_info.as_ref(), r.buyer_info.as_ref());
+            let in_body = on_demand_product(r.order_info.as_ref(), &r.order_line_id, &r.business_id);
+            let keyed = match order_query::key_new_instance(&r, in_body, details, cfg, ctx, &run.deadline).await {
+                Ok(Ok(keyed)) => keyed,
+                Ok(Err(not_now)) => return Ok(not_now_reply(A, not_now)),
+                Err(e) => return Err((A, e)),
             };
             let Keyed { instance_id, product_id, details, note } = keyed;
             let event = Event::Create { order_id: r.order_id, order_line_id: r.order_line_id, product_id, details };

@@ -157,7 +157,7 @@ pub async fn handle<S: Store, B: Backend, C: Clock, R: Random>(
         let summary = format!("{} not found; {}", req.path, report_text(&push));
         return Answer { response: error(404, "not_found", "no such route"), summary };
     };
-    if !bearer_matches(req, &cfg.admin_token) {
+    if !bearer_matches(req, cfg.admin_token.as_bytes()) {
         let push = outbox::push(ctx, cfg, &deadline, Mode::Due).await;
         let response = error(401, "unauthorized", "missing or wrong bearer token (admin_token)");
         return Answer { response, summary: format!("{} unauthorized; {}", req.path, report_text(&push)) };
