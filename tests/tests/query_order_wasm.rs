@@ -250,10 +250,10 @@ fn forward_mode_events_carry_the_order_and_an_upgrade_reads_its_own() {
     assert_eq!(events[0]["type"], "instance.created");
     assert_eq!(data["instanceId"].as_str(), Some(id.as_str()));
     assert_eq!(data["productId"], "OFFI-MOCKONDEMAND");
-    let order = &data["details"]["queryOrder"];
-    assert_eq!(order["orderId"], "MOCKONDEMAND");
-    assert_eq!(order["orderLine"][0]["chargingMode"], "ON_DEMAND");
-    assert_eq!(order["buyerInfo"]["customerName"], "mock_user_01");
+    let read = &data["details"]["queryOrder"];
+    assert_eq!(read["orderId"], "MOCKONDEMAND");
+    assert_eq!(read["orderLine"][0]["chargingMode"], "ON_DEMAND");
+    assert_eq!(read["buyerInfo"]["customerName"], "mock_user_01");
 
     // An upgrade reads its own order: the new product reaches the backend with it; a repeat asks nothing.
     let upgrade = j!({"activity":"upgradeInstance","instanceId":id,"orderId":"MOCKMONTYCHANGE",
@@ -303,6 +303,46 @@ fn forward_mode_events_carry_the_order_and_an_upgrade_reads_its_own() {
     let event: Value = serde_json::from_slice(&delivered[delivered.len() - 1].1).unwrap_or_default();
     assert_eq!(event["type"], "order.notified");
     assert_eq!(event["data"]["instanceId"].as_str(), Some(id.as_str()));
+
+    // Two lines of one order for one on-demand product share their instance, but not their notifications' ids.
+    mock.add_order(
+        "CSSHARED",
+        order("CSSHARED", &[("CSSHARED-1", "ON_DEMAND", "P-S"), ("CSSHARED-2", "ON_DEMAND", "P-S")]),
+    );
+    let (_, first) = new_instance(&ep, &signer, "CSSHARED", "CSSHARED-1", "b1");
+    let (_, second) = new_instance(&ep, &signer, "CSSHARED", "CSSHARED-2", "b2");
+    assert_eq!(first, second);
+    for line in ["CSSHARED-1", "CSSHARED-2"] {
+        let notify = j!({"activity":"orderNotify","orderId":"CSSHARED","orderLineId":line,"testFlag":"0"});
+        assert_eq!(code(&signer.send(&ep, &notify)), "000000", "{line}");
+    }
+    let notified: Vec<(String, Value)> = backend
+        .delivered()
+        .into_iter()
+        .filter_map(|(id, body)| {
+            let event: Value = serde_json::from_slice(&body).ok()?;
+            (event["type"] == "order.notified" && event["data"]["orderId"] == "CSSHARED").then_some((id, event))
+        })
+        .collect();
+    assert_eq!(notified.len(), 2, "each line's notification reaches the backend");
+    assert_ne!(notified[0].0, notified[1].0, "a backend that deduplicates on webhook-id keeps both");
+    assert!(notified.iter().all(|(_, e)| e["data"]["instanceId"].as_str() == Some(first.as_str())));
+}
+
+#[test]
+fn a_line_recorded_before_its_instance_was_created_keeps_that_instance_and_gets_its_order() {
+    // A request that recorded the line's instance and then stopped (the store failed before the creation): the
+    // marketplace's retry creates the recorded instance, with the order read again.
+    let mock = mock();
+    let ep = endpoint(WasmOptions { variables: openapi(&mock), ..WasmOptions::default() });
+    let recorded = br#"{"instanceId":"i-recorded-before"}"#;
+    let key = "live/line/12:MOCKONDEMAND/MOCKONDEMAND-000001";
+    ep.runtime().block_on(ep.store().set(key, recorded)).unwrap_or_else(|e| panic!("{e}"));
+    let (c, id) = new_instance(&ep, &Lifecycle::default(), "MOCKONDEMAND", "MOCKONDEMAND-000001", "b2");
+    assert_eq!((c.as_str(), id.as_str()), ("000000", "i-recorded-before"), "the recorded instance stands");
+    let stored = String::from_utf8(ep.value("live/instance/i-recorded-before").unwrap_or_default()).unwrap_or_default();
+    assert!(stored.contains("OFFI-MOCKONDEMAND") && stored.contains("queryOrder"), "{stored}");
+    assert_eq!(queries(&mock).len(), 1);
 }
 
 #[test]

@@ -154,12 +154,14 @@ pub async fn notify_order<S: Store, B: Backend, C: Clock, R: Random>(
     if cfg.backend.is_none() || note.forwarded {
         return Ok(Ok(()));
     }
-    // The instance the line was keyed to: its on-demand instance when it has one, else its own.
-    let instance_id = match super::state::line_instance(ctx.store, test, order_id, order_line_id).await? {
-        Some(id) => id,
-        None => crate::identity::instance_id_for_order_line(order_id, order_line_id),
+    // The instance the line was keyed to (recorded when it is not the line's own, an on-demand one), whose event id
+    // then names the line too: several lines may share that instance, and each notification is an event of its own.
+    let own = crate::identity::instance_id_for_order_line(order_id, order_line_id);
+    let (instance_id, identity) = match super::state::line_instance(ctx.store, test, order_id, order_line_id).await? {
+        Some(id) if id != own => (id, format!("order-notify/{}:{order_id}/{order_line_id}", order_id.len())),
+        _ => (own, "order-notify".to_owned()),
     };
-    let id = lifecycle::event_id(&instance_id, "order-notify");
+    let id = lifecycle::event_id(&instance_id, &identity);
     let body = serde_json::json!({
         "id": id,
         "type": "order.notified",

@@ -146,20 +146,26 @@ pub(super) async fn key_new_instance<S: Store, B: Backend, C: Clock, R: Random>(
 ) -> Result<Result<Keyed, NotNow>, StoreError> {
     let test = r.test_flag.is_debug();
     let line_key = identity::instance_id_for_order_line(&r.order_id, &r.order_line_id);
-    if let Some(instance_id) = state::line_instance(ctx.store, test, &r.order_id, &r.order_line_id).await? {
-        return Ok(Ok(Keyed { instance_id, product_id: on_demand_in_body, details, note: None }));
+    let recorded = state::line_instance(ctx.store, test, &r.order_id, &r.order_line_id).await?;
+    if let Some(instance_id) = &recorded
+        && state::load(ctx.store, test, instance_id).await?.is_some()
+    {
+        // A retry of a created line: its creation changes nothing, so nothing else is needed.
+        return Ok(Ok(Keyed { instance_id: instance_id.clone(), product_id: on_demand_in_body, details, note: None }));
     }
+    // Otherwise (no record, or a request that stopped between recording the line and creating the instance) the
+    // line is keyed again for its product and details; a recorded ID stands over the new choice below.
     let by_line = |details, note| Keyed { instance_id: line_key.clone(), product_id: None, details, note };
-    let keyed = if let Some(product) = on_demand_in_body {
+    let (keyed, record) = if let Some(product) = on_demand_in_body {
         let instance_id = identity::instance_id_for_on_demand(&r.order_id, &product);
-        Keyed { instance_id, product_id: Some(product), details, note: None }
+        (Keyed { instance_id, product_id: Some(product), details, note: None }, true)
     } else if r.order_info.is_some()
         || cfg.openapi.is_none()
-        || state::load(ctx.store, test, &line_key).await?.is_some()
+        || (recorded.is_none() && state::load(ctx.store, test, &line_key).await?.is_some())
     {
-        by_line(details, None)
+        (by_line(details, None), recorded.is_some())
     } else {
-        match lookup(cfg, ctx, deadline, &r.order_id, &r.order_line_id).await {
+        let keyed = match lookup(cfg, ctx, deadline, &r.order_id, &r.order_line_id).await {
             None => by_line(details, None),
             Some(Err(not_now)) if !test => return Ok(Err(not_now)),
             Some(Err(NotNow(why))) => by_line(details, Some(format!("{why}; debug request keyed on the order line"))),
@@ -174,12 +180,16 @@ pub(super) async fn key_new_instance<S: Store, B: Backend, C: Clock, R: Random>(
                 };
                 Keyed { instance_id, product_id, details: Some(with_order(details, &order)), note: None }
             }
-        }
+        };
+        // Whatever the query decided is recorded, so two racing requests that were answered differently (one
+        // refused, one given the order) still agree on one instance.
+        (keyed, true)
     };
-    if keyed.instance_id == line_key {
+    if !record {
         return Ok(Ok(keyed));
     }
-    // Recorded before the instance exists: a retry finds the key even if this request ends here.
+    // Recorded before the instance exists: a retry finds the key even if this request ends here. The first
+    // recorded ID stands.
     let now = ctx.clock.now_ms();
     let (order_id, line_id) = (&r.order_id, &r.order_line_id);
     let instance_id =

@@ -38,7 +38,8 @@ pub async fn find<S: Store>(store: &S, test: bool, instance_id: &str) -> Result<
 /// Key of the instance an order line was keyed to when that is not its own order-line key (an on-demand line keyed
 /// on `orderId` + `productId`): later requests for the line find it without asking the marketplace again.
 pub fn line_key(test: bool, order_id: &str, order_line_id: &str) -> String {
-    format!("{}/line/{order_id}/{order_line_id}", namespace(test))
+    // The order ID's length keeps the key unambiguous whatever characters the IDs hold.
+    format!("{}/line/{}:{order_id}/{order_line_id}", namespace(test), order_id.len())
 }
 
 /// What [`line_key`] holds.
